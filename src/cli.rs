@@ -1,0 +1,315 @@
+//! The command line: `placard serve | migrate | actor …`. Each command writes to the database directly, so it
+//! works with or without a running server.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::federation::objects::actor::ProfileField;
+use crate::service::actors::{self, ActorChanges, ActorKind, ActorView, NewActor};
+use crate::{App, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "placard",
+    version,
+    about = "A federated microblog and forum node for campaign groups"
+)]
+pub struct Cli {
+    /// The settings file (default: ./config.toml if it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage local actors (members and organisations).
+    #[command(subcommand)]
+    Actor(ActorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActorCommand {
+    /// Create a local actor and print its id.
+    Create {
+        /// The username: letters, digits and underscore (unique ignoring case).
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(long, value_enum)]
+        kind: ActorKind,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Followers must be approved by hand.
+        #[arg(long)]
+        manual_approval: bool,
+        /// Ask other servers not to list this actor in directories and search.
+        #[arg(long)]
+        not_discoverable: bool,
+    },
+    /// List local actors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one local actor.
+    Show {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a local actor's profile; only the options given change.
+    Update {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Remove every profile field (before adding any --field given).
+        #[arg(long)]
+        clear_fields: bool,
+        /// Whether followers must be approved by hand.
+        #[arg(long, value_name = "true|false", action = ArgAction::Set)]
+        manual_approval: Option<bool>,
+        /// Whether other servers may list this actor in directories and search.
+        #[arg(long, value_name = "true|false", action = ArgAction::Set)]
+        discoverable: Option<bool>,
+    },
+    /// Suspend a local actor: its documents and inbox answer 410 until it is unsuspended.
+    Suspend {
+        #[arg(value_name = "NAME")]
+        username: String,
+    },
+    /// Lift a suspension.
+    Unsuspend {
+        #[arg(value_name = "NAME")]
+        username: String,
+    },
+    /// Delete a local actor for good: its id answers 410 with a Tombstone and its name is never reused.
+    Delete {
+        #[arg(value_name = "NAME")]
+        username: String,
+    },
+    /// Replace a local actor's RSA key pair.
+    RotateKey {
+        #[arg(value_name = "NAME")]
+        username: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Display name.
+    #[arg(long = "name", value_name = "TEXT")]
+    display_name: Option<String>,
+    /// Profile text (plain text; links become clickable).
+    #[arg(long, value_name = "TEXT")]
+    summary: Option<String>,
+    /// A profile field, repeatable: --field "Website=https://campaign.example".
+    #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_field)]
+    fields: Vec<ProfileField>,
+    /// Avatar image URL ("" removes it).
+    #[arg(long = "avatar", value_name = "URL")]
+    avatar_url: Option<String>,
+    /// Header image URL ("" removes it).
+    #[arg(long = "header", value_name = "URL")]
+    header_url: Option<String>,
+}
+
+fn parse_field(s: &str) -> std::result::Result<ProfileField, String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))?;
+    Ok(ProfileField {
+        name: name.trim().to_string(),
+        value: value.trim().to_string(),
+    })
+}
+
+/// Connections a command-line process needs.
+const CLI_CONNECTIONS: u32 = 2;
+
+/// Runs a parsed command line. Returns what to print on success.
+pub async fn run(cli: Cli, config: Config) -> Result<()> {
+    match cli.command {
+        Command::Serve => crate::http::serve::run(config).await,
+        Command::Migrate => {
+            let app = App::connect(config, CLI_CONNECTIONS).await?;
+            app.db.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Actor(cmd) => {
+            let app = App::connect(config, CLI_CONNECTIONS).await?;
+            app.db.migrate().await?;
+            actor(&app, cmd).await
+        }
+    }
+}
+
+async fn actor(app: &App, cmd: ActorCommand) -> Result<()> {
+    match cmd {
+        ActorCommand::Create {
+            username,
+            kind,
+            profile,
+            manual_approval,
+            not_discoverable,
+        } => {
+            let row = actors::create(
+                app,
+                NewActor {
+                    username,
+                    kind,
+                    name: profile.display_name,
+                    summary: profile.summary,
+                    fields: profile.fields,
+                    avatar_url: profile.avatar_url,
+                    header_url: profile.header_url,
+                    manually_approves_followers: manual_approval,
+                    discoverable: !not_discoverable,
+                },
+            )
+            .await?;
+            println!("{}", row.ap_id);
+        }
+        ActorCommand::List { json } => {
+            let mut views = Vec::new();
+            for row in actors::list(app).await? {
+                views.push(ActorView::load(app, &row).await?);
+            }
+            if json {
+                println!("{}", to_json(&views)?);
+            } else if views.is_empty() {
+                eprintln!(
+                    "no local actors yet: create one with `placard actor create NAME --kind person`"
+                );
+            } else {
+                println!(
+                    "{:<30} {:<13} {:<10} {:>9}  ID",
+                    "USERNAME", "KIND", "STATUS", "FOLLOWERS"
+                );
+                for v in views {
+                    println!(
+                        "{:<30} {:<13} {:<10} {:>9}  {}",
+                        v.username,
+                        kind_name(v.kind),
+                        status_name(&v),
+                        v.followers_count,
+                        v.id
+                    );
+                }
+            }
+        }
+        ActorCommand::Show { username, json } => {
+            let view = ActorView::load(app, &actors::get(app, &username).await?).await?;
+            if json {
+                println!("{}", to_json(&view)?);
+            } else {
+                print_view(&view);
+            }
+        }
+        ActorCommand::Update {
+            username,
+            profile,
+            clear_fields,
+            manual_approval,
+            discoverable,
+        } => {
+            let fields = if clear_fields || !profile.fields.is_empty() {
+                Some(profile.fields)
+            } else {
+                None
+            };
+            let row = actors::update(
+                app,
+                &username,
+                ActorChanges {
+                    name: profile.display_name,
+                    summary: profile.summary,
+                    fields,
+                    avatar_url: profile.avatar_url,
+                    header_url: profile.header_url,
+                    manually_approves_followers: manual_approval,
+                    discoverable,
+                },
+            )
+            .await?;
+            println!("updated {}", row.ap_id);
+        }
+        ActorCommand::Suspend { username } => {
+            println!("suspended {}", actors::suspend(app, &username).await?.ap_id)
+        }
+        ActorCommand::Unsuspend { username } => {
+            println!(
+                "unsuspended {}",
+                actors::unsuspend(app, &username).await?.ap_id
+            )
+        }
+        ActorCommand::Delete { username } => {
+            println!("deleted {}", actors::delete(app, &username).await?.ap_id)
+        }
+        ActorCommand::RotateKey { username } => {
+            println!(
+                "new key for {}",
+                actors::rotate_key(app, &username).await?.ap_id
+            )
+        }
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.into()))
+}
+
+fn kind_name(k: ActorKind) -> &'static str {
+    match k {
+        ActorKind::Person => "person",
+        ActorKind::Organization => "organization",
+    }
+}
+
+fn status_name(v: &ActorView) -> &'static str {
+    match v.status {
+        actors::Status::Active => "active",
+        actors::Status::Suspended => "suspended",
+        actors::Status::Deleted => "deleted",
+    }
+}
+
+fn print_view(v: &ActorView) {
+    println!("id:                 {}", v.id);
+    println!("handle:             @{}", v.handle);
+    println!("kind:               {}", kind_name(v.kind));
+    println!("status:             {}", status_name(v));
+    println!("name:               {}", v.name);
+    println!(
+        "summary:            {}",
+        v.summary.replace('\n', "\n                    ")
+    );
+    for f in &v.fields {
+        println!("field:              {} = {}", f.name, f.value);
+    }
+    println!(
+        "avatar:             {}",
+        v.avatar_url.as_deref().unwrap_or("-")
+    );
+    println!(
+        "header:             {}",
+        v.header_url.as_deref().unwrap_or("-")
+    );
+    println!("manual approval:    {}", v.manually_approves_followers);
+    println!("discoverable:       {}", v.discoverable);
+    println!("followers:          {}", v.followers_count);
+    println!("following:          {}", v.following_count);
+    println!("posts:              {}", v.posts_count);
+    println!("created:            {}", v.created_at);
+    println!("updated:            {}", v.updated_at);
+}

@@ -1,0 +1,152 @@
+//! The database: one `sqlx::AnyPool` that is SQLite or PostgreSQL, chosen by the URL. Queries are written once,
+//! in the SQL both understand, with `$N` placeholders in ascending order (SQLite reads `$N` as parameter N).
+//! Portable column types only: BIGINT/INTEGER for numbers, flags (0/1) and times (Unix milliseconds), TEXT
+//! for the rest. One module per table.
+
+pub mod actors;
+pub mod follows;
+pub mod posts;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use crate::error::{Error, Result};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite connection waits for a lock before giving up with "busy".
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> std::result::Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!(
+                "must start with sqlite: or postgres://, got {}",
+                redact(url)
+            ))
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The current time as stored: Unix milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Stored milliseconds as RFC 3339 (UTC, seconds precision), as ActivityPub documents carry them.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Db {
+    /// Connects (creating a SQLite file when missing). Errors name the `database_url` setting.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        install_default_drivers();
+        let backend =
+            Backend::from_url(url).map_err(|e| Error::Unavailable(format!("database_url: {e}")))?;
+        let url = match backend {
+            // `mode=rwc` creates the file on first start unless the URL says otherwise.
+            Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+                if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            _ => url.to_string(),
+        };
+        let options = sqlx::any::AnyConnectOptions::from_str(&url)
+            .map_err(|e| Error::Unavailable(format!("database_url: {}: {e}", redact(&url))))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the command line and a running server share the file; the busy timeout makes
+                        // a writer wait for the other instead of failing.
+                        conn.execute(
+                            format!(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                            )
+                            .as_str(),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::Unavailable(format!("database_url: cannot connect to {}: {e}", redact(&url))))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies every pending migration of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::Internal(anyhow::anyhow!("migration failed: {e}")))
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so two
+    /// writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// True when the error is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation()
+                || db.code().as_deref() == Some("23505")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}

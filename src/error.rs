@@ -1,0 +1,106 @@
+//! One error type for the whole node. Each variant knows its HTTP status; API errors are JSON
+//! `{"error": "…"}`, and the command line prints the same message.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing or invalid admin token")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing existed and is gone for good or for now (deleted or suspended actors). The optional body is
+    /// an ActivityStreams document (a `Tombstone`) served instead of the usual error JSON.
+    #[error("{message}")]
+    Gone {
+        message: String,
+        tombstone: Option<Value>,
+    },
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("{0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Gone { .. } => StatusCode::GONE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Error::NotFound(msg.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Error::Conflict(msg.into())
+    }
+    pub fn unprocessable(msg: impl Into<String>) -> Self {
+        Error::Unprocessable(msg.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Error::Unavailable(e.to_string()),
+            other => Error::Database(other),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        match self {
+            Error::Gone {
+                tombstone: Some(doc),
+                ..
+            } => {
+                let mut res = (status, Json(doc)).into_response();
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(crate::http::AP_CONTENT_TYPE),
+                );
+                res
+            }
+            // Internal details stay in the log, not in the answer.
+            Error::Database(_) | Error::Internal(_) => {
+                (status, Json(json!({"error": "internal server error"}))).into_response()
+            }
+            other => (status, Json(json!({"error": other.to_string()}))).into_response(),
+        }
+    }
+}

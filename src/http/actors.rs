@@ -1,0 +1,202 @@
+//! Local actors on the web: the actor document (or profile page), its collections and its inbox.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::negotiate::{Wants, wants};
+use super::{ActivityJson, render};
+use crate::App;
+use crate::db::actors::ActorRow;
+use crate::db::{follows, posts};
+use crate::error::{Error, Result};
+use crate::federation::objects::actor::{ApActor, ProfileField, parse_fields};
+use crate::federation::objects::collection::{
+    PAGE_SIZE, ordered_collection, ordered_collection_inline, ordered_collection_page,
+};
+use crate::service::actors::get_servable;
+use crate::text::{escape_html, linkify_escaped, plain_to_html};
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/users/{name}", get(actor))
+        .route("/@{name}", get(profile_page))
+        .route("/users/{name}/outbox", get(outbox))
+        .route("/users/{name}/followers", get(followers))
+        .route("/users/{name}/following", get(following))
+        .route("/users/{name}/collections/featured", get(featured))
+        .route("/users/{name}/inbox", post(inbox))
+}
+
+async fn actor(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let row = get_servable(&app, &name).await?;
+    match wants(&headers) {
+        Wants::ActivityJson => {
+            Ok(ActivityJson(ApActor::from_local(&row, &app.urls)).into_response())
+        }
+        Wants::Html => Ok(profile_html(&app, &row).await?.into_response()),
+    }
+}
+
+async fn profile_page(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    actor(State(app), Path(name), headers).await
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfileTemplate<'a> {
+    display_name: &'a str,
+    handle: String,
+    kind: &'a str,
+    summary_html: String,
+    /// (name, value as HTML): the value escaped, then its links made clickable.
+    fields: Vec<(String, String)>,
+    avatar_url: Option<&'a str>,
+    header_url: Option<&'a str>,
+    actor_url: String,
+    followers: i64,
+    following: i64,
+    posts: i64,
+}
+
+async fn profile_html(app: &App, row: &ActorRow) -> Result<super::Page> {
+    render(&ProfileTemplate {
+        display_name: if row.display_name.is_empty() {
+            &row.username
+        } else {
+            &row.display_name
+        },
+        handle: app.urls.handle(&row.username),
+        kind: &row.kind,
+        // Our own rendering of plain text: escaped before any markup is added.
+        summary_html: plain_to_html(&row.summary),
+        fields: parse_fields(&row.fields)
+            .into_iter()
+            .map(|f: ProfileField| (f.name, linkify_escaped(&escape_html(&f.value))))
+            .collect(),
+        avatar_url: row.avatar_url.as_deref(),
+        header_url: row.header_url.as_deref(),
+        actor_url: app.urls.actor(&row.username),
+        followers: follows::count_followers(&app.db, row.id).await?,
+        following: follows::count_following(&app.db, row.id).await?,
+        posts: posts::count_public_by_author(&app.db, row.id).await?,
+    })
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+/// `?page=N` (from 1; Mastodon's `?page=true` is page 1), or `None` for the collection itself.
+fn page_number(q: &PageQuery) -> Result<Option<i64>> {
+    match q.page.as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(1)),
+        Some(p) => match p.parse::<i64>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n)),
+            _ => Err(Error::bad_request(format!(
+                "page must be a number from 1, got {p:?}"
+            ))),
+        },
+    }
+}
+
+/// Serves a paged collection: the summary without `?page`, a page with it.
+async fn paged<F, Fut>(id: String, total: i64, q: PageQuery, items: F) -> Result<Response>
+where
+    F: FnOnce(i64, i64) -> Fut,
+    Fut: Future<Output = Result<Vec<String>>>,
+{
+    let doc = match page_number(&q)? {
+        None => ordered_collection(&id, total),
+        Some(page) => {
+            let ids = items(PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+            ordered_collection_page(
+                &id,
+                page,
+                total,
+                ids.into_iter().map(Value::String).collect(),
+            )
+        }
+    };
+    Ok(ActivityJson(doc).into_response())
+}
+
+async fn outbox(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
+    let row = get_servable(&app, &name).await?;
+    let total = posts::count_public_by_author(&app.db, row.id).await?;
+    paged(app.urls.outbox(&row.username), total, q, |limit, offset| {
+        posts::public_ids_by_author(&app.db, row.id, limit, offset)
+    })
+    .await
+}
+
+async fn followers(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
+    let row = get_servable(&app, &name).await?;
+    let total = follows::count_followers(&app.db, row.id).await?;
+    paged(
+        app.urls.followers(&row.username),
+        total,
+        q,
+        |limit, offset| follows::follower_ids(&app.db, row.id, limit, offset),
+    )
+    .await
+}
+
+async fn following(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response> {
+    let row = get_servable(&app, &name).await?;
+    let total = follows::count_following(&app.db, row.id).await?;
+    paged(
+        app.urls.following(&row.username),
+        total,
+        q,
+        |limit, offset| follows::following_ids(&app.db, row.id, limit, offset),
+    )
+    .await
+}
+
+async fn featured(State(app): State<App>, Path(name): Path<String>) -> Result<Response> {
+    let row = get_servable(&app, &name).await?;
+    let ids = posts::pinned_ids_by_author(&app.db, row.id).await?;
+    Ok(ActivityJson(ordered_collection_inline(
+        &app.urls.featured(&row.username),
+        ids.into_iter().map(Value::String).collect(),
+    ))
+    .into_response())
+}
+
+/// The per-actor inbox. Unknown actors are 404 and suspended or deleted ones 410, before anything is read.
+async fn inbox(State(app): State<App>, Path(name): Path<String>) -> Result<Response> {
+    get_servable(&app, &name).await?;
+    Ok((
+        StatusCode::NOT_IMPLEMENTED,
+        axum::Json(json!({"error": "this node does not accept activities yet"})),
+    )
+        .into_response())
+}

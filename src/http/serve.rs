@@ -1,0 +1,54 @@
+//! `placard serve`: migrate, bind, serve until SIGTERM or Ctrl-C.
+
+use tokio::net::TcpListener;
+
+use crate::error::{Error, Result};
+use crate::{App, Config};
+
+/// Database connections of a serving process.
+pub const SERVE_CONNECTIONS: u32 = 16;
+
+pub async fn run(config: Config) -> Result<()> {
+    let app = App::connect(config, SERVE_CONNECTIONS).await?;
+    app.db.migrate().await?;
+    let listen = app.config.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Unavailable(format!("listen: cannot bind {listen}: {e}")))?;
+    if app.config.admin_token().is_none() {
+        tracing::warn!("the admin API is off: no [admin] token is set");
+    }
+    tracing::info!(
+        "placard {} listening on http://{} — public URL {}",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr().map_err(anyhow::Error::from)?,
+        app.urls.origin()
+    );
+    axum::serve(listener, super::router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Internal(e.into()))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
