@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::error::{Error, Result};
 
@@ -91,6 +91,30 @@ impl Db {
         };
         let options = sqlx::any::AnyConnectOptions::from_str(&url)
             .map_err(|e| Error::Unavailable(format!("database_url: {}: {e}", redact(&url))))?;
+        // One direct connection first: a pool would only report "timed out" where the driver says why
+        // (refused, unknown host, authentication failed, no such database…).
+        let probe = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::AnyConnection::connect_with(&options),
+        )
+        .await;
+        match probe {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Unavailable(format!(
+                    "database_url: cannot connect to {}: {e}",
+                    redact(&url)
+                )));
+            }
+            Err(_) => {
+                return Err(Error::Unavailable(format!(
+                    "database_url: cannot connect to {}: no answer within 10 s",
+                    redact(&url)
+                )));
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))

@@ -54,6 +54,13 @@ fn postgres_required() -> bool {
     std::env::var("TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
+/// Says that a test was skipped and why, on the real stderr: libtest captures `eprintln!` of passing tests,
+/// but not direct writes, so the reason shows in a plain `cargo test` run.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -94,10 +101,10 @@ impl Site {
                 let mut conn = match sqlx::PgConnection::connect(&admin).await {
                     Ok(c) => c,
                     Err(e) if !postgres_required() => {
-                        eprintln!(
-                            "SKIPPED: PostgreSQL test, no server at {admin} ({e}); set TEST_POSTGRES_URL, \
+                        skipped(&format!(
+                            "PostgreSQL test, no server at {admin} ({e}); set TEST_POSTGRES_URL, \
                              or TEST_REQUIRE_POSTGRES=1 to make this a failure"
-                        );
+                        ));
                         return None;
                     }
                     Err(e) => panic!(
