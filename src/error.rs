@@ -29,6 +29,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Unprocessable(String),
+    #[error("the request body is larger than the {0} bytes allowed")]
+    PayloadTooLarge(usize),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -47,6 +49,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Gone { .. } => StatusCode::GONE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -406,7 +406,7 @@ async fn invalid_settings_name_the_setting() {
     );
     settings_error(
         &site,
-        &format!("{good}"),
+        &good,
         &[("PLACARD_PUBLIC_URL", "https://x.example/path")],
         "public_url",
     );

@@ -38,8 +38,9 @@ impl FromRequestParts<App> for Admin {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or(Error::Unauthorized)?;
         aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
             .map_err(|_| Error::Unauthorized)?;
@@ -60,6 +61,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::bad_request(
                 "the body must be JSON, sent with Content-Type: application/json",
             )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::PayloadTooLarge(crate::http::MAX_BODY_BYTES))
+            }
             Err(e) => Err(Error::bad_request(e.body_text())),
         }
     }

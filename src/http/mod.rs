@@ -32,6 +32,7 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_error_bodies))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -53,6 +54,23 @@ async fn method_not_allowed(req: Request) -> Response {
         "error": format!("method {} is not allowed on {}", req.method(), req.uri().path())
     });
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// Errors made by layers below our handlers (the body limit's 413) come as plain text; give them our JSON
+/// error shape like every other error.
+async fn json_error_bodies(res: Response) -> Response {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        let body = serde_json::json!({
+            "error": format!("the request body is larger than the {MAX_BODY_BYTES} bytes allowed")
+        });
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
+    }
+    res
 }
 
 /// An ActivityStreams document, served as `application/activity+json` and varying on `Accept`.

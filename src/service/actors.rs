@@ -158,11 +158,6 @@ pub fn validate_username(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::unprocessable("the username is empty"));
     }
-    if name.len() > MAX_USERNAME_LEN {
-        return Err(Error::unprocessable(format!(
-            "the username {name:?} is longer than {MAX_USERNAME_LEN} characters"
-        )));
-    }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
@@ -171,7 +166,26 @@ pub fn validate_username(name: &str) -> Result<()> {
             "the username {name:?} contains {c:?}: only letters a-z, digits and underscore are allowed"
         )));
     }
+    if name.len() > MAX_USERNAME_LEN {
+        return Err(Error::unprocessable(format!(
+            "the username {name:?} is longer than {MAX_USERNAME_LEN} characters"
+        )));
+    }
     Ok(())
+}
+
+/// Refuses control characters (NUL, bidi overrides and the like); `multiline` text may keep newlines and tabs.
+fn check_text(what: &str, value: &str, multiline: bool) -> Result<()> {
+    let bad = value.chars().find(|&c| {
+        (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    });
+    match bad {
+        Some(c) => Err(Error::unprocessable(format!(
+            "{what} contains the control character {c:?}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_len(what: &str, value: &str, max: usize) -> Result<()> {
@@ -197,6 +211,11 @@ fn normalize_url(what: &str, value: Option<&str>) -> Result<Option<String>> {
             "{what} must be an http or https URL, got {value:?}"
         )));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::unprocessable(format!(
+            "{what} must not contain credentials"
+        )));
+    }
     Ok(Some(url.to_string()))
 }
 
@@ -213,6 +232,8 @@ fn validate_fields(fields: &[ProfileField]) -> Result<String> {
         }
         check_len("a profile field name", &f.name, MAX_FIELD_NAME_LEN)?;
         check_len("a profile field value", &f.value, MAX_FIELD_VALUE_LEN)?;
+        check_text("a profile field name", &f.name, false)?;
+        check_text("a profile field value", &f.value, false)?;
     }
     Ok(serde_json::to_string(fields).expect("fields serialize"))
 }
@@ -220,6 +241,8 @@ fn validate_fields(fields: &[ProfileField]) -> Result<String> {
 fn validate_profile(p: &Profile) -> Result<()> {
     check_len("the display name", &p.display_name, MAX_DISPLAY_NAME_LEN)?;
     check_len("the summary", &p.summary, MAX_SUMMARY_LEN)?;
+    check_text("the display name", &p.display_name, false)?;
+    check_text("the summary", &p.summary, true)?;
     Ok(())
 }
 
