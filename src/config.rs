@@ -24,6 +24,59 @@ pub struct Config {
     pub database_url: String,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub federation: FederationSettings,
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// Allow requests to loopback and private addresses. Off in production; on only to federate with peers
+    /// on this machine (tests, local trials).
+    pub allow_private_addresses: bool,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        FederationSettings {
+            allow_private_addresses: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// Deliveries sent at once by this process (0 turns delivery off in this process).
+    pub workers: usize,
+    /// Deliveries sent at once to one host, so a slow host cannot hold every worker.
+    pub per_host: usize,
+    /// How long a failing delivery is retried before it is given up, in hours (at least 48).
+    pub retry_hours: u64,
+    /// The first retry's delay in seconds; each later one doubles it (with jitter), up to `max_backoff_seconds`.
+    pub backoff_seconds: u64,
+    pub max_backoff_seconds: u64,
+    /// How long a claimed delivery stays reserved for the process that claimed it, in seconds; renewed while
+    /// it works, so a process that dies (even `kill -9`) leaves its rows to others after at most this long.
+    pub lease_seconds: u64,
+    /// On SIGTERM, how long in-flight sends may take before the process exits anyway, in seconds.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            workers: 16,
+            per_host: 4,
+            retry_hours: 50,
+            backoff_seconds: 30,
+            max_backoff_seconds: 6 * 3600,
+            lease_seconds: 60,
+            shutdown_grace_seconds: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -41,6 +94,8 @@ impl Default for Config {
             listen: "127.0.0.1:8080".parse().expect("static address"),
             database_url: "sqlite://placard.db".to_string(),
             admin: AdminSettings::default(),
+            federation: FederationSettings::default(),
+            delivery: DeliverySettings::default(),
         }
     }
 }
@@ -102,6 +157,26 @@ impl Config {
             return Err(ConfigError(format!(
                 "public_url: must not contain credentials, got {u}"
             )));
+        }
+        let d = &self.delivery;
+        if d.retry_hours < 48 {
+            return Err(ConfigError(format!(
+                "delivery.retry_hours: must be at least 48 (failing deliveries are retried for at least 2 days), got {}",
+                d.retry_hours
+            )));
+        }
+        if d.workers > 0 && d.per_host == 0 {
+            return Err(ConfigError("delivery.per_host: must be at least 1".into()));
+        }
+        if d.backoff_seconds == 0 || d.max_backoff_seconds < d.backoff_seconds {
+            return Err(ConfigError(
+                "delivery.backoff_seconds: must be at least 1 and at most delivery.max_backoff_seconds".into(),
+            ));
+        }
+        if d.lease_seconds < 5 {
+            return Err(ConfigError(
+                "delivery.lease_seconds: must be at least 5".into(),
+            ));
         }
         crate::db::Backend::from_url(&self.database_url)
             .map_err(|e| ConfigError(format!("database_url: {e}")))?;

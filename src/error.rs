@@ -29,6 +29,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("signature rejected: {0}")]
+    SignatureRejected(String),
     #[error("the request body is larger than the {0} bytes allowed")]
     PayloadTooLarge(usize),
     #[error("the database is unavailable: {0}")]
@@ -50,6 +54,8 @@ impl Error {
             Error::Gone { .. } => StatusCode::GONE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::SignatureRejected(_) => StatusCode::UNAUTHORIZED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

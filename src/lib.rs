@@ -26,6 +26,14 @@ pub struct AppInner {
     pub config: Config,
     pub db: Db,
     pub urls: Urls,
+    /// Guarded outbound HTTP.
+    pub http: federation::fetch::HttpClient,
+    /// Parsed keys, remote and local.
+    pub keys: federation::keys::KeyStore,
+    /// The instance actor's signer, loaded on first use.
+    pub instance_signer: tokio::sync::OnceCell<federation::fetch::Signer>,
+    /// Wakes this process's delivery workers when something is queued.
+    pub delivery_wakeup: tokio::sync::Notify,
 }
 
 /// The shared state: cheap to clone.
@@ -48,6 +56,55 @@ impl App {
 
     pub fn with_db(config: Config, db: Db) -> App {
         let urls = Urls::new(&config);
-        App(Arc::new(AppInner { config, db, urls }))
+        let user_agent = format!("Placard/{} (+{})", env!("CARGO_PKG_VERSION"), urls.origin());
+        let http = federation::fetch::HttpClient::new(
+            config.federation.allow_private_addresses,
+            &user_agent,
+        )
+        .expect("the HTTP client builds");
+        App(Arc::new(AppInner {
+            config,
+            db,
+            urls,
+            http,
+            keys: Default::default(),
+            instance_signer: Default::default(),
+            delivery_wakeup: Default::default(),
+        }))
+    }
+
+    /// The signer of the instance actor (for fetches).
+    pub async fn instance_signer(&self) -> Result<&federation::fetch::Signer> {
+        self.instance_signer
+            .get_or_try_init(|| async {
+                let pair = db::instance::key_pair(&self.db).await?;
+                let key = federation::keys::private_key_from_pem(&pair.private_key_pem)?;
+                Ok::<_, Error>(federation::fetch::Signer {
+                    key_id: self.urls.instance_key(),
+                    key: Arc::new(key),
+                })
+            })
+            .await
+    }
+
+    /// The signer of a local actor, its key parsed once.
+    pub fn signer_for(&self, actor: &db::actors::ActorRow) -> Result<federation::fetch::Signer> {
+        let pem = actor.private_key_pem.as_deref().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("{} has no private key", actor.ap_id))
+        })?;
+        let key = match self.keys.local.get(&actor.id) {
+            Some(cached) if cached.0 == pem => cached.1.clone(),
+            _ => {
+                let k = Arc::new(federation::keys::private_key_from_pem(pem)?);
+                self.keys
+                    .local
+                    .insert(actor.id, Arc::new((pem.to_string(), k.clone())));
+                k
+            }
+        };
+        Ok(federation::fetch::Signer {
+            key_id: actor.public_key_id.clone(),
+            key,
+        })
     }
 }

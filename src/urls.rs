@@ -62,6 +62,50 @@ impl Urls {
     pub fn nodeinfo(&self, version: &str) -> String {
         format!("{}/nodeinfo/{version}", self.origin)
     }
+    /// A local post's id: `/posts/TOKEN`.
+    pub fn post(&self, token: &str) -> String {
+        format!("{}/posts/{token}", self.origin)
+    }
+    /// The token of one of our post ids.
+    pub fn post_token<'a>(&self, id: &'a str) -> Option<&'a str> {
+        let token = id.strip_prefix(&self.origin)?.strip_prefix("/posts/")?;
+        (!token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(token)
+    }
+    /// Collections of a post, built on its id.
+    pub fn replies(&self, post_id: &str) -> String {
+        format!("{post_id}/replies")
+    }
+    pub fn likes(&self, post_id: &str) -> String {
+        format!("{post_id}/likes")
+    }
+    pub fn shares(&self, post_id: &str) -> String {
+        format!("{post_id}/shares")
+    }
+    /// The thread (FEP-7888 `context`) that starts at one of our posts.
+    pub fn context(&self, root_post_id: &str) -> String {
+        format!("{root_post_id}/context")
+    }
+    /// An activity we send: `/activities/TOKEN`.
+    pub fn activity(&self, token: &str) -> String {
+        format!("{}/activities/{token}", self.origin)
+    }
+    /// A hashtag's page.
+    pub fn tag(&self, name: &str) -> String {
+        format!("{}/tags/{name}", self.origin)
+    }
+    /// The instance actor, which signs our fetches.
+    pub fn instance_actor(&self) -> String {
+        format!("{}/actor", self.origin)
+    }
+    pub fn instance_key(&self) -> String {
+        format!("{}/actor#main-key", self.origin)
+    }
+    /// Whether a URL is on this node.
+    pub fn is_local(&self, url: &str) -> bool {
+        url.strip_prefix(&self.origin)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
     /// A page of a paged collection.
     pub fn page(&self, collection: &str, page: i64) -> String {
         format!("{collection}?page={page}")
@@ -75,4 +119,23 @@ impl Urls {
             .or_else(|| rest.strip_prefix("/@"))?;
         (!name.is_empty() && !name.contains(['/', '?', '#'])).then(|| name.to_string())
     }
+}
+
+/// A new token for ids: time-ordered (milliseconds, then 20 random bits), in base 36.
+pub fn new_token() -> String {
+    let ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let mut r = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut r).expect("system randomness");
+    let n = (ms << 20) | (u32::from_le_bytes(r) as u64 & 0xf_ffff);
+    let mut digits = Vec::new();
+    let mut x = n;
+    loop {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(x % 36) as usize]);
+        x /= 36;
+        if x == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).expect("ascii")
 }

@@ -242,3 +242,114 @@ pub async fn count_posting_local_since(db: &Db, since_ms: i64) -> Result<i64> {
     .fetch_one(&db.pool)
     .await?)
 }
+
+/// A remote actor as parsed from its document.
+#[derive(Debug, Clone)]
+pub struct RemoteActor {
+    pub ap_id: String,
+    pub kind: String,
+    pub username: String,
+    pub domain: String,
+    pub display_name: String,
+    pub summary: String,
+    pub avatar_url: Option<String>,
+    pub header_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub inbox_url: String,
+    pub shared_inbox_url: Option<String>,
+    pub followers_url: Option<String>,
+    pub manually_approves_followers: bool,
+    pub discoverable: bool,
+    pub public_key_id: String,
+    pub public_key_pem: String,
+}
+
+/// Inserts or refreshes a cached remote actor; returns the stored row. A local actor is never overwritten.
+pub async fn upsert_remote(db: &Db, a: &RemoteActor) -> Result<ActorRow> {
+    let now = now_ms();
+    let row = sqlx::query_as::<_, ActorRow>(
+        "INSERT INTO actors (ap_id, local, kind, username, username_lower, domain, display_name, summary, fields, \
+         avatar_url, header_url, profile_url, inbox_url, shared_inbox_url, followers_url, \
+         manually_approves_followers, discoverable, public_key_id, public_key_pem, created_at, updated_at, fetched_at) \
+         VALUES ($1, 0, $2, $3, $4, $5, $6, $7, '[]', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+         ON CONFLICT (ap_id) DO UPDATE SET kind = excluded.kind, username = excluded.username, \
+         username_lower = excluded.username_lower, domain = excluded.domain, display_name = excluded.display_name, \
+         summary = excluded.summary, avatar_url = excluded.avatar_url, header_url = excluded.header_url, \
+         profile_url = excluded.profile_url, inbox_url = excluded.inbox_url, \
+         shared_inbox_url = excluded.shared_inbox_url, followers_url = excluded.followers_url, \
+         manually_approves_followers = excluded.manually_approves_followers, discoverable = excluded.discoverable, \
+         public_key_id = excluded.public_key_id, public_key_pem = excluded.public_key_pem, \
+         updated_at = excluded.updated_at, fetched_at = excluded.fetched_at \
+         WHERE actors.local = 0 \
+         RETURNING *",
+    )
+    .bind(&a.ap_id)
+    .bind(&a.kind)
+    .bind(&a.username)
+    .bind(a.username.to_lowercase())
+    .bind(&a.domain)
+    .bind(&a.display_name)
+    .bind(&a.summary)
+    .bind(&a.avatar_url)
+    .bind(&a.header_url)
+    .bind(&a.profile_url)
+    .bind(&a.inbox_url)
+    .bind(&a.shared_inbox_url)
+    .bind(&a.followers_url)
+    .bind(a.manually_approves_followers as i64)
+    .bind(a.discoverable as i64)
+    .bind(&a.public_key_id)
+    .bind(&a.public_key_pem)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.ok_or_else(|| Error::conflict(format!("{} is a local actor", a.ap_id)))
+}
+
+/// The cached remote actor whose key has this id.
+pub async fn find_by_key_id(db: &Db, key_id: &str) -> Result<Option<ActorRow>> {
+    Ok(
+        sqlx::query_as::<_, ActorRow>("SELECT * FROM actors WHERE public_key_id = $1 LIMIT 1")
+            .bind(key_id)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<ActorRow>> {
+    Ok(
+        sqlx::query_as::<_, ActorRow>("SELECT * FROM actors WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+/// A remote actor deleted itself: drop its follows, likes and boosts, and its posts' content.
+pub async fn delete_remote(db: &Db, id: i64) -> Result<()> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    for sql in [
+        "DELETE FROM follows WHERE follower_id = $1 OR followee_id = $1",
+        "DELETE FROM interactions WHERE actor_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    sqlx::query(
+        "UPDATE posts SET deleted_at = $1, content = '', summary = NULL WHERE author_id = $2 AND deleted_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE actors SET deleted_at = $1, updated_at = $2 WHERE id = $3 AND local = 0")
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -3,9 +3,15 @@
 //! Portable column types only: BIGINT/INTEGER for numbers, flags (0/1) and times (Unix milliseconds), TEXT
 //! for the rest. One module per table.
 
+pub mod activities;
 pub mod actors;
+pub mod deliveries;
 pub mod follows;
+pub mod hosts;
+pub mod instance;
+pub mod interactions;
 pub mod posts;
+pub mod received;
 
 use std::str::FromStr;
 use std::time::Duration;

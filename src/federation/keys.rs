@@ -85,3 +85,46 @@ mod tests {
         assert!(public.verify_sig(b"hellO", &sig).is_err());
     }
 }
+
+/// A verified remote public key, parsed once and kept in memory.
+pub struct CachedKey {
+    /// The id of the actor that owns the key.
+    pub owner: String,
+    /// The owner's row in `actors`.
+    pub actor_id: i64,
+    pub key: aws_lc_rs::signature::ParsedPublicKey,
+}
+
+/// Parsed remote keys by key id, and parsed local signing keys by actor row id.
+pub struct KeyStore {
+    pub remote: moka::sync::Cache<String, std::sync::Arc<CachedKey>>,
+    /// Keyed by actor row id; the PEM it was parsed from is kept to notice a rotation made by another process.
+    pub local: moka::sync::Cache<i64, std::sync::Arc<(String, std::sync::Arc<KeyPair>)>>,
+    /// When each actor's key was last re-fetched because a signature failed: at most one re-fetch per actor
+    /// per [`REFETCH_INTERVAL`], however many bad signatures arrive.
+    pub refetched: moka::sync::Cache<String, ()>,
+}
+
+pub const REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Default for KeyStore {
+    fn default() -> Self {
+        KeyStore {
+            remote: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(std::time::Duration::from_secs(24 * 3600))
+                .build(),
+            local: moka::sync::Cache::builder().max_capacity(10_000).build(),
+            refetched: moka::sync::Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(REFETCH_INTERVAL)
+                .build(),
+        }
+    }
+}
+
+/// Parses a PKCS#8 private key PEM.
+pub fn private_key_from_pem(pem_text: &str) -> anyhow::Result<KeyPair> {
+    let parsed = pem::parse(pem_text)?;
+    KeyPair::from_pkcs8(parsed.contents()).map_err(|e| anyhow::anyhow!("invalid private key: {e}"))
+}

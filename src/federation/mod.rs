@@ -1,7 +1,15 @@
 //! ActivityPub: the wire types of our objects and, as federation grows, activities, inbox and delivery.
 
+pub mod activities;
+pub mod delivery;
+pub mod fetch;
+pub mod html;
+pub mod inbox;
 pub mod keys;
 pub mod objects;
+pub mod protocol;
+pub mod resolve;
+pub mod signatures;
 
 /// The JSON-LD context of actor documents: ActivityStreams, the security vocabulary (without which a strict
 /// JSON-LD reader such as Fedify drops `publicKey`), and the Mastodon/schema.org terms we use.

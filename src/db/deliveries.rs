@@ -1,0 +1,239 @@
+//! The `deliveries` table: the outgoing queue, one row per (activity, inbox), kept until delivered or given up.
+//!
+//! Workers claim due rows with a lease (`claimed_by`, `claimed_until`) that they renew while they work; a
+//! process that dies (even `kill -9`) leaves leases that run out, and the rows are claimed again. On
+//! PostgreSQL the claim skips rows another process has locked, so two processes never send the same row.
+
+use sqlx::FromRow;
+
+use super::{Backend, Db, now_ms};
+use crate::error::Result;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+/// The `host[:port]` of an inbox URL, as deliveries and hosts are keyed.
+pub fn host_of(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    }
+}
+
+/// Queues an activity to each inbox (inside the caller's transaction). Duplicates are ignored.
+pub async fn enqueue(
+    tx: &mut sqlx::AnyConnection,
+    activity_id: i64,
+    inboxes: &[String],
+) -> Result<usize> {
+    let now = now_ms();
+    let mut n = 0;
+    for inbox in inboxes {
+        let Ok(url) = url::Url::parse(inbox) else {
+            tracing::warn!(%inbox, "not queueing a delivery to an invalid inbox URL");
+            continue;
+        };
+        n += sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox_url, host, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (activity_id, inbox_url) DO NOTHING",
+        )
+        .bind(activity_id)
+        .bind(inbox)
+        .bind(host_of(&url))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub activity_id: i64,
+    pub inbox_url: String,
+    pub host: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Claims up to `limit` due rows for `worker` until `lease_until`, skipping `busy_hosts`.
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    limit: i64,
+    lease_until: i64,
+    busy_hosts: &[String],
+) -> Result<Vec<Claimed>> {
+    let now = now_ms();
+    // $1..$4 are fixed; the excluded hosts follow as $5.., the limit last.
+    let mut exclude = String::new();
+    for i in 0..busy_hosts.len() {
+        exclude.push_str(if i == 0 { " AND host NOT IN (" } else { ", " });
+        exclude.push_str(&format!("${}", 5 + i));
+    }
+    if !busy_hosts.is_empty() {
+        exclude.push(')');
+    }
+    let limit_param = 5 + busy_hosts.len();
+    let lock = match db.backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
+         SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 \
+         AND (claimed_until IS NULL OR claimed_until < $4){exclude} \
+         ORDER BY next_attempt_at, id LIMIT ${limit_param}{lock}) \
+         RETURNING id, activity_id, inbox_url, host, attempts, created_at"
+    );
+    let mut q = sqlx::query_as::<_, Claimed>(&sql)
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .bind(now);
+    for h in busy_hosts {
+        q = q.bind(h);
+    }
+    Ok(q.bind(limit).fetch_all(&db.pool).await?)
+}
+
+/// The JSON and signing actor of an activity.
+pub async fn payload(db: &Db, activity_id: i64) -> Result<Option<(i64, String)>> {
+    Ok(
+        sqlx::query_as::<_, (i64, String)>("SELECT actor_id, json FROM activities WHERE id = $1")
+            .bind(activity_id)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+pub async fn mark_delivered(db: &Db, id: i64, status: i64) -> Result<()> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $1, last_error = NULL, \
+         done_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id = $3",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A failed attempt to be tried again at `next_attempt_at`.
+pub async fn mark_retry(
+    db: &Db,
+    id: i64,
+    status: Option<i64>,
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET attempts = attempts + 1, last_status = $1, last_error = $2, next_attempt_at = $3, \
+         claimed_by = NULL, claimed_until = NULL WHERE id = $4",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(next_attempt_at)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A delivery given up for good.
+pub async fn mark_failed(db: &Db, id: i64, status: Option<i64>, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, last_status = $1, last_error = $2, \
+         done_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $4",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Extends the leases of every row this worker holds.
+pub async fn renew_leases(db: &Db, worker: &str, lease_until: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET claimed_until = $1 WHERE claimed_by = $2 AND state = 'pending'",
+    )
+    .bind(lease_until)
+    .bind(worker)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives back every row this worker holds (on shutdown), so another process or the next start sends them.
+pub async fn release(db: &Db, worker: &str) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND state = 'pending'",
+    )
+    .bind(worker)
+    .execute(&db.pool)
+    .await?
+    .rows_affected())
+}
+
+/// Gives back one claimed row without counting an attempt.
+pub async fn release_one(db: &Db, id: i64) -> Result<()> {
+    sqlx::query("UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Per host: pending, failed (given up) and delivered counts, with the last error and its time.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct HostStats {
+    pub host: String,
+    pub pending: i64,
+    pub failed: i64,
+    pub delivered: i64,
+    pub last_error: Option<String>,
+    pub unavailable_since: Option<i64>,
+}
+
+pub async fn stats(db: &Db) -> Result<Vec<HostStats>> {
+    Ok(sqlx::query_as::<_, HostStats>(
+        "SELECT d.host AS host, \
+         COUNT(*) FILTER (WHERE d.state = 'pending') AS pending, \
+         COUNT(*) FILTER (WHERE d.state = 'failed') AS failed, \
+         COUNT(*) FILTER (WHERE d.state = 'delivered') AS delivered, \
+         (SELECT d2.last_error FROM deliveries d2 WHERE d2.host = d.host AND d2.last_error IS NOT NULL \
+          ORDER BY d2.id DESC LIMIT 1) AS last_error, \
+         (SELECT h.unavailable_since FROM hosts h WHERE h.host = d.host) AS unavailable_since \
+         FROM deliveries d GROUP BY d.host ORDER BY d.host",
+    )
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Rows not yet done (pending), for tests and shutdown reports.
+pub async fn count_pending(db: &Db) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// The earliest time a pending row becomes due, if any.
+pub async fn next_due(db: &Db) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+    )
+    .fetch_one(&db.pool)
+    .await?)
+}

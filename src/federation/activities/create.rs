@@ -1,0 +1,144 @@
+//! `Create(Note)`: replies to our posts (at any depth), posts that mention or address our actors, and posts of
+//! actors we follow are stored, sanitized and linked into their thread; anything else is ignored. We send it for
+//! every post of ours.
+
+use serde_json::{Value, json};
+
+use super::Incoming;
+use crate::App;
+use crate::db::actors::ActorRow;
+use crate::db::posts::{self, NewPost, PostRow};
+use crate::db::{follows, now_ms};
+use crate::error::{Error, Result};
+use crate::federation::html::{sanitize, strip_tags};
+use crate::federation::objects::note::{NoteIn, POST_TYPES};
+use crate::federation::protocol::type_of;
+use crate::federation::resolve;
+
+/// The `Create` of one of our posts; its id is the post's id with `/activity`.
+pub fn build(note: &Value, author: &ActorRow) -> Value {
+    json!({
+        "@context": crate::federation::objects::note::note_context(),
+        "id": format!("{}/activity", note["id"].as_str().unwrap_or_default()),
+        "type": "Create",
+        "actor": author.ap_id,
+        "published": note["published"],
+        "to": note["to"],
+        "cc": note["cc"],
+        "object": note,
+    })
+}
+
+pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
+    let object_id = inc.object_id()?;
+    let object = match inc.embedded_object() {
+        Some(o) => {
+            inc.check_same_origin(&object_id)?;
+            o.clone()
+        }
+        // A bare id is fetched from its own origin, which vouches for it.
+        None => {
+            inc.check_same_origin(&object_id)?;
+            resolve::fetch(app, &object_id, inc.budget).await?
+        }
+    };
+    let Some(kind) = type_of(&object) else {
+        return Err(Error::bad_request("the object has no type"));
+    };
+    if !POST_TYPES.contains(&kind) {
+        return Ok(()); // Events and other types are handled elsewhere or not at all.
+    }
+    let note = NoteIn::parse(&object).map_err(Error::bad_request)?;
+    if note.id != object_id {
+        return Err(Error::bad_request(
+            "the object's id differs from the activity's object",
+        ));
+    }
+    if note.attributed_to != inc.actor.ap_id {
+        return Err(Error::Forbidden(format!(
+            "{} cannot create a post attributed to {}",
+            inc.actor.ap_id, note.attributed_to
+        )));
+    }
+    store(app, inc, &note).await
+}
+
+/// Why a remote post concerns us, if it does: its parent is stored here, it names one of our actors, or a
+/// local actor follows its author.
+async fn parent_and_relevance(
+    app: &App,
+    author: &ActorRow,
+    note: &NoteIn,
+) -> Result<(Option<PostRow>, bool)> {
+    let parent = match &note.in_reply_to {
+        Some(p) => posts::find_by_ap_id(&app.db, p).await?,
+        None => None,
+    };
+    if parent.is_some() {
+        return Ok((parent, true));
+    }
+    let names_local = note
+        .mentions()
+        .iter()
+        .chain(&note.to)
+        .chain(&note.cc)
+        .any(|id| app.urls.username_of(id).is_some());
+    if names_local {
+        return Ok((None, true));
+    }
+    Ok((None, follows::has_local_follower(&app.db, author.id).await?))
+}
+
+/// The HTML we keep of a remote post: sanitized; a titled post (Lemmy's Page, an Article) keeps its title.
+pub fn stored_content(note: &NoteIn) -> String {
+    let body = sanitize(&note.content);
+    match (&note.name, note.kind.as_str()) {
+        (Some(name), "Page" | "Article" | "Question") if !name.trim().is_empty() => {
+            format!("<p><strong>{}</strong></p>{body}", strip_tags(name))
+        }
+        _ => body,
+    }
+}
+
+async fn store(app: &App, inc: &Incoming<'_>, note: &NoteIn) -> Result<()> {
+    if posts::find_by_ap_id(&app.db, &note.id).await?.is_some() {
+        return Ok(()); // already stored (delivered twice through different inboxes)
+    }
+    let (parent, relevant) = parent_and_relevance(app, &inc.actor, note).await?;
+    if !relevant {
+        return Ok(());
+    }
+    let context = parent
+        .as_ref()
+        .and_then(|p| p.context.clone())
+        .or_else(|| note.context.clone())
+        .unwrap_or_else(|| note.id.clone());
+    let new = NewPost {
+        ap_id: note.id.clone(),
+        local: false,
+        kind: note.kind.clone(),
+        author_id: inc.actor.id,
+        content: stored_content(note),
+        source: None,
+        summary: note.summary.as_deref().map(strip_tags),
+        sensitive: note.sensitive,
+        visibility: note.visibility().to_string(),
+        in_reply_to: note.in_reply_to.clone(),
+        parent_id: parent.as_ref().map(|p| p.id),
+        context: Some(context),
+        url: note.url.clone(),
+        published_at: note.published.unwrap_or_else(now_ms).min(now_ms()),
+        to_json: serde_json::to_string(&note.to).unwrap_or_default(),
+        cc_json: serde_json::to_string(&note.cc).unwrap_or_default(),
+        tags_json: serde_json::to_string(&note.tags).unwrap_or_default(),
+        attachments_json: serde_json::to_string(&note.attachments).unwrap_or_default(),
+    };
+    let Some(mut tx) = inc.begin(app).await? else {
+        return Ok(());
+    };
+    if let Some(row) = posts::insert(&mut tx, &new).await? {
+        posts::adopt_orphans(&mut tx, &row).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

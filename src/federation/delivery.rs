@@ -1,0 +1,381 @@
+//! The delivery queue: activities are queued in the database in the same transaction as what caused them, one
+//! row per distinct inbox; workers claim due rows, sign, send, and record the outcome.
+//!
+//! - 2xx: delivered. 4xx other than 401, 408 and 429: given up. Anything else (and network errors): retried with
+//!   exponential backoff and jitter, honouring `Retry-After`, until `[delivery] retry_hours` after queueing.
+//! - At most `[delivery] per_host` sends to one host at once, so a slow or dead host never holds every worker.
+//! - A host failing for 7 days is marked unavailable and gets no new deliveries; one success clears it.
+//! - Rows are claimed with a lease renewed while the process lives: after a crash they are claimed again.
+//! - On shutdown, no new rows are claimed; sends in flight get `shutdown_grace_seconds`, then the rest is
+//!   released for the next start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::fetch::{FetchError, retry_after};
+use super::signatures;
+use crate::App;
+use crate::db::actors::ActorRow;
+use crate::db::deliveries::{self, Claimed};
+use crate::db::{self, activities, hosts, now_ms};
+use crate::error::Result;
+
+/// Stores an activity once and queues it to each distinct inbox that is not ours, inside `tx`.
+pub async fn queue(
+    tx: &mut sqlx::AnyConnection,
+    actor: &ActorRow,
+    activity: &Value,
+    inboxes: &[String],
+) -> Result<()> {
+    let ap_id = activity["id"].as_str().unwrap_or_default();
+    let kind = activity["type"].as_str().unwrap_or_default();
+    let object = super::protocol::first_id(activity.get("object"));
+    let row_id = activities::insert(
+        tx,
+        ap_id,
+        actor.id,
+        kind,
+        object.as_deref(),
+        &serde_json::to_string(activity).map_err(anyhow::Error::from)?,
+    )
+    .await?;
+    let mut targets: Vec<String> = inboxes.to_vec();
+    targets.sort();
+    targets.dedup();
+    deliveries::enqueue(tx, row_id, &targets).await?;
+    Ok(())
+}
+
+/// What happened to one attempt.
+enum Outcome {
+    Delivered(u16),
+    Retry {
+        status: Option<u16>,
+        error: String,
+        after: Option<Duration>,
+    },
+    GiveUp {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+fn classify(
+    result: std::result::Result<StatusCode, FetchError>,
+    retry_hint: Option<Duration>,
+) -> Outcome {
+    match result {
+        Ok(s) if s.is_success() => Outcome::Delivered(s.as_u16()),
+        Ok(s) if s.is_client_error() && !matches!(s.as_u16(), 401 | 408 | 429) => Outcome::GiveUp {
+            status: Some(s.as_u16()),
+            error: format!("answered {s}"),
+        },
+        Ok(s) => Outcome::Retry {
+            status: Some(s.as_u16()),
+            error: format!("answered {s}"),
+            after: retry_hint,
+        },
+        Err(FetchError::Forbidden(u, why)) => Outcome::GiveUp {
+            status: None,
+            error: format!("refused to contact {u}: {why}"),
+        },
+        Err(e) => Outcome::Retry {
+            status: None,
+            error: e.to_string(),
+            after: None,
+        },
+    }
+}
+
+/// The delay before retry number `attempts` (1 after the first failure): doubling from the base, capped,
+/// with ±25% jitter; never sooner than the server's `Retry-After`.
+pub fn backoff(
+    base: Duration,
+    max: Duration,
+    attempts: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(30)));
+    let capped = exp.min(max);
+    let mut r = [0u8; 2];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    let jitter = 0.75 + (u16::from_le_bytes(r) as f64 / u16::MAX as f64) * 0.5;
+    let d = capped.mul_f64(jitter);
+    match retry_after {
+        Some(ra) => d.max(ra.min(Duration::from_secs(24 * 3600))),
+        None => d,
+    }
+}
+
+/// Payloads shared by the many deliveries of one activity: (signing actor, body).
+type PayloadCache = moka::sync::Cache<i64, Arc<(ActorRow, Vec<u8>)>>;
+
+/// A running set of delivery workers.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    /// Starts the dispatcher of this process.
+    pub fn start(app: App) -> Workers {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(app, stopped));
+        Workers { stop, task }
+    }
+
+    /// Stops claiming, lets sends in flight finish within the grace period, releases the rest.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(app: App, mut stopped: watch::Receiver<bool>) {
+    let settings = app.config.delivery.clone();
+    let worker_id = format!("{}-{}", std::process::id(), crate::urls::new_token());
+    let lease = Duration::from_secs(settings.lease_seconds);
+    let in_flight_per_host: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+    let payloads: PayloadCache = moka::sync::Cache::builder()
+        .max_capacity(256)
+        .time_to_live(Duration::from_secs(300))
+        .build();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut renew = tokio::time::interval(lease / 3);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(worker = %worker_id, workers = settings.workers, per_host = settings.per_host, "delivery started");
+
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        // Claim what fits: free workers, hosts not at their limit.
+        let free = settings.workers.saturating_sub(tasks.len());
+        let mut claimed_any = false;
+        if free > 0 {
+            let busy: Vec<String> = in_flight_per_host
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(_, n)| **n >= settings.per_host)
+                .map(|(h, _)| h.clone())
+                .collect();
+            let until = now_ms() + lease.as_millis() as i64;
+            match deliveries::claim(&app.db, &worker_id, free as i64, until, &busy).await {
+                Ok(rows) => {
+                    claimed_any = !rows.is_empty();
+                    for row in rows {
+                        let host = row.host.clone();
+                        let over_limit = {
+                            let mut map = in_flight_per_host.lock().expect("lock");
+                            let n = map.entry(host.clone()).or_insert(0);
+                            let over = *n >= settings.per_host;
+                            if !over {
+                                *n += 1;
+                            }
+                            over
+                        };
+                        if over_limit {
+                            // Over the host's limit within this batch: give it back at once.
+                            let _ = deliveries::release_one(&app.db, row.id).await;
+                            continue;
+                        }
+                        let (app, per_host, payloads) =
+                            (app.clone(), in_flight_per_host.clone(), payloads.clone());
+                        tasks.spawn(async move {
+                            if let Err(e) = deliver(&app, &row, &payloads).await {
+                                tracing::warn!(delivery = row.id, error = %e, "delivery bookkeeping failed");
+                            }
+                            let mut map = per_host.lock().expect("lock");
+                            if let Some(n) = map.get_mut(&host) {
+                                *n -= 1;
+                                if *n == 0 {
+                                    map.remove(&host);
+                                }
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming deliveries failed"),
+            }
+        }
+        // Wait for: a finished send, new work, the lease renewal, a poll tick, or shutdown.
+        let poll = if claimed_any {
+            Duration::from_millis(0)
+        } else {
+            Duration::from_millis(500)
+        };
+        tokio::select! {
+            _ = stopped.changed() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = app.delivery_wakeup.notified() => {}
+            _ = renew.tick() => {
+                let _ = deliveries::renew_leases(&app.db, &worker_id, now_ms() + lease.as_millis() as i64).await;
+            }
+            _ = tokio::time::sleep(poll), if !claimed_any || tasks.len() < settings.workers => {}
+        }
+    }
+
+    // Shutdown: sends in flight get the grace period.
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "sends still in flight after the grace period; they will be retried"
+        );
+        tasks.abort_all();
+    }
+    match deliveries::release(&app.db, &worker_id).await {
+        Ok(n) if n > 0 => tracing::info!(
+            released = n,
+            "released claimed deliveries for the next start"
+        ),
+        _ => {}
+    }
+    tracing::info!("delivery stopped");
+}
+
+/// Sends one claimed delivery and records the outcome.
+async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()> {
+    let payload = match payloads.get(&row.activity_id) {
+        Some(p) => p,
+        None => {
+            let Some((actor_id, json)) = deliveries::payload(&app.db, row.activity_id).await?
+            else {
+                deliveries::mark_failed(&app.db, row.id, None, "the activity no longer exists")
+                    .await?;
+                return Ok(());
+            };
+            let Some(actor) = db::actors::find_by_id(&app.db, actor_id).await? else {
+                deliveries::mark_failed(
+                    &app.db,
+                    row.id,
+                    None,
+                    "the sending actor no longer exists",
+                )
+                .await?;
+                return Ok(());
+            };
+            let p = Arc::new((actor, json.into_bytes()));
+            payloads.insert(row.activity_id, p.clone());
+            p
+        }
+    };
+    let (actor, body) = (&payload.0, &payload.1);
+    if hosts::is_unavailable(&app.db, &row.host).await? {
+        deliveries::mark_failed(
+            &app.db,
+            row.id,
+            None,
+            "the host is unavailable (failing for 7 days)",
+        )
+        .await?;
+        return Ok(());
+    }
+    let url = match url::Url::parse(&row.inbox_url) {
+        Ok(u) => u,
+        Err(e) => {
+            deliveries::mark_failed(&app.db, row.id, None, &format!("invalid inbox URL: {e}"))
+                .await?;
+            return Ok(());
+        }
+    };
+    let signer = app.signer_for(actor)?;
+    // The signed headers include Content-Type.
+    let headers = signatures::sign_draft_cavage(
+        &signer.key,
+        &signer.key_id,
+        &Method::POST,
+        &url,
+        Some(body),
+        Some(super::objects::AP_MEDIA_TYPE),
+        std::time::SystemTime::now(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot sign for {}: {e}", row.inbox_url))?;
+    let (result, hint) = match app
+        .http
+        .send(Method::POST, &url, headers, Some(body.clone()))
+        .await
+    {
+        Ok(r) => (Ok(r.status), retry_after(&r.headers)),
+        Err(e) => (Err(e), None),
+    };
+    let outcome = classify(result, hint);
+    let settings = &app.config.delivery;
+    match outcome {
+        Outcome::Delivered(s) => {
+            deliveries::mark_delivered(&app.db, row.id, s as i64).await?;
+            hosts::record_success(&app.db, &row.host).await?;
+        }
+        Outcome::GiveUp { status, error } => {
+            tracing::info!(inbox = %row.inbox_url, %error, "delivery given up");
+            deliveries::mark_failed(&app.db, row.id, status.map(i64::from), &error).await?;
+            hosts::record_failure(&app.db, &row.host, &error).await?;
+        }
+        Outcome::Retry {
+            status,
+            error,
+            after,
+        } => {
+            let delay = backoff(
+                Duration::from_secs(settings.backoff_seconds),
+                Duration::from_secs(settings.max_backoff_seconds),
+                row.attempts as u32 + 1,
+                after,
+            );
+            let next = now_ms() + delay.as_millis() as i64;
+            let deadline = row.created_at + settings.retry_hours as i64 * 3_600_000;
+            hosts::record_failure(&app.db, &row.host, &error).await?;
+            if next > deadline {
+                tracing::info!(inbox = %row.inbox_url, %error, "delivery given up after retrying");
+                deliveries::mark_failed(&app.db, row.id, status.map(i64::from), &error).await?;
+            } else {
+                tracing::debug!(inbox = %row.inbox_url, %error, ?delay, "delivery will be retried");
+                deliveries::mark_retry(&app.db, row.id, status.map(i64::from), &error, next)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        let base = Duration::from_secs(30);
+        let max = Duration::from_secs(6 * 3600);
+        for attempt in 1..=5u32 {
+            let expected = 30.0 * 2f64.powi(attempt as i32 - 1);
+            let d = backoff(base, max, attempt, None).as_secs_f64();
+            assert!(
+                d >= expected * 0.75 - 0.01 && d <= expected * 1.25 + 0.01,
+                "attempt {attempt}: {d}"
+            );
+        }
+        assert!(backoff(base, max, 40, None) <= max.mul_f64(1.25));
+        assert!(backoff(base, max, 1, Some(Duration::from_secs(600))) >= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn outcomes_by_status() {
+        let s = |code: u16| classify(Ok(StatusCode::from_u16(code).unwrap()), None);
+        assert!(matches!(s(202), Outcome::Delivered(202)));
+        for give_up in [400, 403, 404, 410, 422] {
+            assert!(matches!(s(give_up), Outcome::GiveUp { .. }), "{give_up}");
+        }
+        for retry in [401, 408, 429, 500, 502, 503] {
+            assert!(matches!(s(retry), Outcome::Retry { .. }), "{retry}");
+        }
+    }
+}
