@@ -8,6 +8,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::error::{Error, Result};
 use crate::federation::objects::actor::ProfileField;
 use crate::service::actors::{self, ActorChanges, ActorKind, ActorView, NewActor};
+use crate::service::follows;
+use crate::service::posts::{self, NewLocalPost, PostEdit, Visibility};
 use crate::{App, Config};
 
 #[derive(Debug, Parser)]
@@ -33,6 +35,97 @@ pub enum Command {
     /// Manage local actors (members and organisations).
     #[command(subcommand)]
     Actor(ActorCommand),
+    /// Publish a post as a local actor and print its id.
+    Post {
+        /// The local actor posting.
+        #[arg(value_name = "NAME")]
+        username: String,
+        /// Plain text: links, @user@host mentions and #hashtags are recognised.
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// The post (URL) this replies to.
+        #[arg(long, value_name = "URL")]
+        reply_to: Option<String>,
+        #[arg(long, value_enum, default_value = "public")]
+        visibility: Visibility,
+        /// A content warning, shown before the text.
+        #[arg(long, value_name = "CW")]
+        summary: Option<String>,
+    },
+    /// Edit one of our posts (sends Update).
+    Edit {
+        #[arg(value_name = "POST_URL")]
+        id: String,
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// A new content warning ("" removes it).
+        #[arg(long, value_name = "CW")]
+        summary: Option<String>,
+    },
+    /// Delete one of our posts (sends Delete).
+    DeletePost {
+        #[arg(value_name = "POST_URL")]
+        id: String,
+    },
+    /// A local actor follows a remote one (sends Follow).
+    Follow {
+        #[arg(value_name = "NAME")]
+        username: String,
+        /// @user@host or the actor's URL.
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// A local actor stops following a remote one (sends Undo).
+    Unfollow {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
+    /// List a local actor's followers, or approve / reject a pending one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Followers {
+        #[command(subcommand)]
+        action: Option<FollowersCommand>,
+        #[arg(value_name = "NAME")]
+        username: Option<String>,
+        /// Only the follow requests waiting for approval.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a post and its replies as a tree.
+    Thread {
+        #[arg(value_name = "URL")]
+        url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The delivery queue, per remote host.
+    Deliveries {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FollowersCommand {
+    /// Accept a pending follower (sends Accept).
+    Approve {
+        #[arg(value_name = "NAME")]
+        username: String,
+        /// The follower's id (URL) or @user@host.
+        #[arg(value_name = "FOLLOWER")]
+        follower: String,
+    },
+    /// Refuse a pending follower (sends Reject).
+    Reject {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(value_name = "FOLLOWER")]
+        follower: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,12 +238,159 @@ pub async fn run(cli: Cli, config: Config) -> Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Actor(cmd) => {
-            let app = App::connect(config, CLI_CONNECTIONS).await?;
-            app.db.migrate().await?;
-            actor(&app, cmd).await
-        }
+        Command::Actor(cmd) => actor(&connect(config).await?, cmd).await,
+        other => federation(&connect(config).await?, other).await,
     }
+}
+
+async fn connect(config: Config) -> Result<App> {
+    let app = App::connect(config, CLI_CONNECTIONS).await?;
+    app.db.migrate().await?;
+    Ok(app)
+}
+
+async fn federation(app: &App, cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Post {
+            username,
+            text,
+            reply_to,
+            visibility,
+            summary,
+        } => {
+            let post = posts::create(
+                app,
+                &username,
+                NewLocalPost {
+                    text,
+                    reply_to,
+                    visibility,
+                    summary,
+                },
+            )
+            .await?;
+            println!("{}", post.ap_id);
+        }
+        Command::Edit { id, text, summary } => {
+            println!(
+                "edited {}",
+                posts::edit(app, &id, PostEdit { text, summary })
+                    .await?
+                    .ap_id
+            );
+        }
+        Command::DeletePost { id } => println!("deleted {}", posts::delete(app, &id).await?.ap_id),
+        Command::Follow { username, target } => {
+            let (them, _) = follows::follow(app, &username, &target).await?;
+            println!("follow requested: {}", them.ap_id);
+        }
+        Command::Unfollow { username, target } => {
+            println!(
+                "unfollowed {}",
+                follows::unfollow(app, &username, &target).await?.ap_id
+            )
+        }
+        Command::Followers {
+            action: Some(FollowersCommand::Approve { username, follower }),
+            ..
+        } => println!(
+            "approved {}",
+            follows::approve(app, &username, &follower).await?.ap_id
+        ),
+        Command::Followers {
+            action: Some(FollowersCommand::Reject { username, follower }),
+            ..
+        } => println!(
+            "rejected {}",
+            follows::reject(app, &username, &follower).await?.ap_id
+        ),
+        Command::Followers {
+            action: None,
+            username,
+            pending,
+            json,
+        } => {
+            let username = username
+                .ok_or_else(|| Error::bad_request("usage: placard followers NAME [--pending]"))?;
+            let list = follows::followers(app, &username, pending).await?;
+            if json {
+                println!("{}", to_json(&list)?);
+            } else {
+                for f in list {
+                    println!("{}  since {}", f.id, f.since);
+                }
+            }
+        }
+        Command::Thread { url, json } => {
+            let tree = posts::thread(app, &url).await?;
+            if json {
+                println!("{}", to_json(&tree)?);
+            } else {
+                print_thread(&tree, 0);
+            }
+        }
+        Command::Deliveries { json } => {
+            let stats = crate::db::deliveries::stats(&app.db).await?;
+            if json {
+                println!("{}", to_json(&stats)?);
+            } else if stats.is_empty() {
+                eprintln!("the delivery queue is empty");
+            } else {
+                println!(
+                    "{:<40} {:>8} {:>8} {:>10}  LAST ERROR",
+                    "HOST", "PENDING", "FAILED", "DELIVERED"
+                );
+                for s in stats {
+                    let host = if s.unavailable_since.is_some() {
+                        format!("{} (unavailable)", s.host)
+                    } else {
+                        s.host
+                    };
+                    println!(
+                        "{:<40} {:>8} {:>8} {:>10}  {}",
+                        host,
+                        s.pending,
+                        s.failed,
+                        s.delivered,
+                        s.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        Command::Serve | Command::Migrate | Command::Actor(_) => unreachable!("handled in run"),
+    }
+    Ok(())
+}
+
+fn print_thread(node: &posts::ThreadNode, depth: usize) {
+    let indent = "    ".repeat(depth);
+    let text = if node.deleted {
+        "[deleted]".to_string()
+    } else {
+        crate::federation::html::strip_tags(
+            &node.content.replace("</p><p>", "\n").replace("<br>", "\n"),
+        )
+    };
+    let text = decode_entities(&text);
+    println!("{indent}{} {} ({})", node.author, node.published, node.id);
+    if let Some(cw) = &node.summary {
+        println!("{indent}  CW: {cw}");
+    }
+    for line in text.lines() {
+        println!("{indent}  {line}");
+    }
+    for r in &node.replies {
+        print_thread(r, depth + 1);
+    }
+}
+
+/// The entities our sanitizer leaves in text.
+fn decode_entities(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 async fn actor(app: &App, cmd: ActorCommand) -> Result<()> {

@@ -27,8 +27,7 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         "sub",
         "sup",
     ])
-    .add_tag_attributes("a", ["href", "class"])
-    .add_tag_attributes("span", ["class"])
+    .add_tag_attributes("a", ["href"])
     .add_tag_attributes("ol", ["start", "reversed"])
     .add_allowed_classes(
         "a",

@@ -2599,7 +2599,6 @@ aOT9v6d+nb4bnNkQVklLQ3fVAvJm+xdDOp9LCNCN48V2pnDOkFV6+U9nV5oyc6XI
             later.verify(&key),
             Err(SignatureError::BadSignature)
         ));
-
         // The body is bound by its SHA-512 Content-Digest.
         let mut tampered = req.clone();
         tampered.body = br#"{"hello": "World"}"#.to_vec();

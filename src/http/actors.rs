@@ -3,11 +3,11 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::negotiate::{Wants, wants};
 use super::{ActivityJson, render};
@@ -136,6 +136,7 @@ where
     Ok(ActivityJson(doc).into_response())
 }
 
+/// The outbox: the `Create` of each public post, newest first.
 async fn outbox(
     State(app): State<App>,
     Path(name): Path<String>,
@@ -143,10 +144,25 @@ async fn outbox(
 ) -> Result<Response> {
     let row = get_servable(&app, &name).await?;
     let total = posts::count_public_by_author(&app.db, row.id).await?;
-    paged(app.urls.outbox(&row.username), total, q, |limit, offset| {
-        posts::public_ids_by_author(&app.db, row.id, limit, offset)
-    })
-    .await
+    let id = app.urls.outbox(&row.username);
+    let doc = match page_number(&q)? {
+        None => ordered_collection(&id, total),
+        Some(page) => {
+            let mut items = Vec::new();
+            for post in
+                posts::public_by_author(&app.db, row.id, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?
+            {
+                let note = crate::service::posts::note_of(&app, &post, &row).await?;
+                let mut create = crate::federation::activities::create::build(&note, &row);
+                if let Some(o) = create.as_object_mut() {
+                    o.remove("@context");
+                }
+                items.push(create);
+            }
+            ordered_collection_page(&id, page, total, items)
+        }
+    };
+    Ok(ActivityJson(doc).into_response())
 }
 
 async fn followers(
@@ -192,11 +208,18 @@ async fn featured(State(app): State<App>, Path(name): Path<String>) -> Result<Re
 }
 
 /// The per-actor inbox. Unknown actors are 404 and suspended or deleted ones 410, before anything is read.
-async fn inbox(State(app): State<App>, Path(name): Path<String>) -> Result<Response> {
+async fn inbox(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response> {
     get_servable(&app, &name).await?;
-    Ok((
-        StatusCode::NOT_IMPLEMENTED,
-        axum::Json(json!({"error": "this node does not accept activities yet"})),
-    )
-        .into_response())
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or(uri.path());
+    let status = crate::federation::inbox::receive(&app, path, &headers, body).await?;
+    Ok(status.into_response())
 }

@@ -3,6 +3,7 @@
 pub mod actors;
 pub mod admin;
 pub mod negotiate;
+pub mod posts;
 pub mod serve;
 pub mod wellknown;
 
@@ -28,6 +29,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(wellknown::router())
         .merge(actors::router())
+        .merge(posts::router())
         .nest("/api/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

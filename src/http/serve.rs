@@ -24,10 +24,17 @@ pub async fn run(config: Config) -> Result<()> {
         listener.local_addr().map_err(anyhow::Error::from)?,
         app.urls.origin()
     );
-    axum::serve(listener, super::router(app))
+    let workers = (app.config.delivery.workers > 0)
+        .then(|| crate::federation::delivery::Workers::start(app.clone()));
+    let served = axum::serve(listener, super::router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| Error::Internal(e.into()))
+        .map_err(|e| Error::Internal(e.into()));
+    // The server has stopped taking requests; sends in flight get their grace period.
+    if let Some(w) = workers {
+        w.shutdown().await;
+    }
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

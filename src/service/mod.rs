@@ -1,3 +1,6 @@
-//! Operations shared by the command line, the admin API and (later) the inbox.
+//! Operations shared by the command line, the admin API and the inbox.
 
 pub mod actors;
+pub mod compose;
+pub mod follows;
+pub mod posts;
