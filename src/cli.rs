@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::federation::objects::actor::ProfileField;
 use crate::service::actors::{self, ActorChanges, ActorKind, ActorView, NewActor};
 use crate::service::follows;
+use crate::service::interactions::{self, Kind};
 use crate::service::posts::{self, NewLocalPost, PostEdit, Visibility};
 use crate::{App, Config};
 
@@ -66,6 +67,26 @@ pub enum Command {
     DeletePost {
         #[arg(value_name = "POST_URL")]
         id: String,
+    },
+    /// A local actor likes a post (sends Like).
+    Like {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(value_name = "POST_URL")]
+        post: String,
+        /// Take the like back (sends Undo).
+        #[arg(long)]
+        undo: bool,
+    },
+    /// A local actor boosts a post (sends Announce).
+    Boost {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[arg(value_name = "POST_URL")]
+        post: String,
+        /// Take the boost back (sends Undo).
+        #[arg(long)]
+        undo: bool,
     },
     /// A local actor follows a remote one (sends Follow).
     Follow {
@@ -250,6 +271,11 @@ async fn connect(config: Config) -> Result<App> {
 }
 
 async fn federation(app: &App, cmd: Command) -> Result<()> {
+    let cmd_kind = if matches!(cmd, Command::Like { .. }) {
+        "like"
+    } else {
+        "other"
+    };
     match cmd {
         Command::Post {
             username,
@@ -280,6 +306,28 @@ async fn federation(app: &App, cmd: Command) -> Result<()> {
             );
         }
         Command::DeletePost { id } => println!("deleted {}", posts::delete(app, &id).await?.ap_id),
+        Command::Like {
+            username,
+            post,
+            undo,
+        }
+        | Command::Boost {
+            username,
+            post,
+            undo,
+        } => {
+            let kind = if matches!(cmd_kind, "like") {
+                Kind::Like
+            } else {
+                Kind::Boost
+            };
+            if undo {
+                interactions::remove(app, kind, &username, &post).await?;
+                println!("undone");
+            } else {
+                println!("{}", interactions::add(app, kind, &username, &post).await?);
+            }
+        }
         Command::Follow { username, target } => {
             let (them, _) = follows::follow(app, &username, &target).await?;
             println!("follow requested: {}", them.ap_id);

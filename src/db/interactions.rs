@@ -84,3 +84,15 @@ pub async fn actor_ids(db: &Db, post_id: i64, kind: &str, limit: i64) -> Result<
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// The activity id of an actor's like or boost of a post, if there is one.
+pub async fn find(db: &Db, kind: &str, actor_id: i64, post_id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT ap_id FROM interactions WHERE kind = $1 AND actor_id = $2 AND post_id = $3",
+    )
+    .bind(kind)
+    .bind(actor_id)
+    .bind(post_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}

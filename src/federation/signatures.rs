@@ -451,7 +451,8 @@ fn parse_draft_cavage(
     if !covers("host") {
         return Err(SignatureError::MissingComponent("host".into()));
     }
-    if !covers("date") && !(hs2019 && created.is_some() && covers("(created)")) {
+    let created_instead_of_date = hs2019 && created.is_some() && covers("(created)");
+    if !covers("date") && !created_instead_of_date {
         return Err(SignatureError::MissingComponent("date".into()));
     }
     if needs_digest(req) && !covers("digest") {

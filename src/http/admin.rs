@@ -20,6 +20,22 @@ pub fn router() -> Router<App> {
         .route("/actors/{name}/suspend", post(suspend))
         .route("/actors/{name}/unsuspend", post(unsuspend))
         .route("/actors/{name}/rotate-key", post(rotate_key))
+        .route("/actors/{name}/posts", post(create_post))
+        .route(
+            "/posts",
+            axum::routing::patch(edit_post).delete(delete_post),
+        )
+        .route("/actors/{name}/follow", post(follow))
+        .route("/actors/{name}/unfollow", post(unfollow))
+        .route("/actors/{name}/followers", get(followers))
+        .route("/actors/{name}/followers/approve", post(approve))
+        .route("/actors/{name}/followers/reject", post(reject))
+        .route("/actors/{name}/like", post(like))
+        .route("/actors/{name}/unlike", post(unlike))
+        .route("/actors/{name}/boost", post(boost))
+        .route("/actors/{name}/unboost", post(unboost))
+        .route("/thread", get(thread))
+        .route("/deliveries", get(deliveries))
 }
 
 /// Proof that the request carries the admin token. Checked before the body is read.
@@ -143,4 +159,255 @@ async fn rotate_key(
     Path(name): Path<String>,
 ) -> Result<Json<ActorView>> {
     view(&app, &actors::rotate_key(&app, &name).await?).await
+}
+
+// ---- Posts, follows, likes and boosts, threads, deliveries ----
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostTarget {
+    /// The post's id (URL).
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostEditBody {
+    id: String,
+    text: String,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActorTarget {
+    /// `@user@host` or an actor URL.
+    target: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostRef {
+    post: String,
+}
+
+#[derive(serde::Deserialize)]
+struct FollowersQuery {
+    #[serde(default)]
+    pending: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ThreadQuery {
+    url: String,
+}
+
+fn id_json(id: &str) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"id": id}))
+}
+
+async fn create_post(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(new): ApiJson<crate::service::posts::NewLocalPost>,
+) -> Result<Response> {
+    let post = crate::service::posts::create(&app, &name, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, post.ap_id.clone())],
+        id_json(&post.ap_id),
+    )
+        .into_response())
+}
+
+async fn edit_post(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<PostEditBody>,
+) -> Result<Json<serde_json::Value>> {
+    let edit = crate::service::posts::PostEdit {
+        text: b.text,
+        summary: b.summary,
+    };
+    Ok(id_json(
+        &crate::service::posts::edit(&app, &b.id, edit).await?.ap_id,
+    ))
+}
+
+async fn delete_post(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<PostTarget>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(id_json(
+        &crate::service::posts::delete(&app, &b.id).await?.ap_id,
+    ))
+}
+
+async fn follow(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<ActorTarget>,
+) -> Result<Response> {
+    let (them, row) = crate::service::follows::follow(&app, &name, &b.target).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"following": them.ap_id, "follow": row.ap_id, "accepted": row.accepted != 0})),
+    )
+        .into_response())
+}
+
+async fn unfollow(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<ActorTarget>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(id_json(
+        &crate::service::follows::unfollow(&app, &name, &b.target)
+            .await?
+            .ap_id,
+    ))
+}
+
+async fn followers(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<FollowersQuery>,
+) -> Result<Json<Vec<crate::service::follows::FollowerView>>> {
+    Ok(Json(
+        crate::service::follows::followers(&app, &name, q.pending).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowerRef {
+    follower: String,
+}
+
+async fn approve(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<FollowerRef>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(id_json(
+        &crate::service::follows::approve(&app, &name, &b.follower)
+            .await?
+            .ap_id,
+    ))
+}
+
+async fn reject(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<FollowerRef>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(id_json(
+        &crate::service::follows::reject(&app, &name, &b.follower)
+            .await?
+            .ap_id,
+    ))
+}
+
+async fn interact(
+    app: &App,
+    name: &str,
+    post: &str,
+    kind: crate::service::interactions::Kind,
+    undo: bool,
+) -> Result<Response> {
+    use crate::service::interactions;
+    if undo {
+        interactions::remove(app, kind, name, post).await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        let id = interactions::add(app, kind, name, post).await?;
+        Ok((StatusCode::CREATED, id_json(&id)).into_response())
+    }
+}
+
+async fn like(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<PostRef>,
+) -> Result<Response> {
+    interact(
+        &app,
+        &name,
+        &b.post,
+        crate::service::interactions::Kind::Like,
+        false,
+    )
+    .await
+}
+
+async fn unlike(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<PostRef>,
+) -> Result<Response> {
+    interact(
+        &app,
+        &name,
+        &b.post,
+        crate::service::interactions::Kind::Like,
+        true,
+    )
+    .await
+}
+
+async fn boost(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<PostRef>,
+) -> Result<Response> {
+    interact(
+        &app,
+        &name,
+        &b.post,
+        crate::service::interactions::Kind::Boost,
+        false,
+    )
+    .await
+}
+
+async fn unboost(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(b): ApiJson<PostRef>,
+) -> Result<Response> {
+    interact(
+        &app,
+        &name,
+        &b.post,
+        crate::service::interactions::Kind::Boost,
+        true,
+    )
+    .await
+}
+
+async fn thread(
+    _: Admin,
+    State(app): State<App>,
+    axum::extract::Query(q): axum::extract::Query<ThreadQuery>,
+) -> Result<Json<crate::service::posts::ThreadNode>> {
+    Ok(Json(crate::service::posts::thread(&app, &q.url).await?))
+}
+
+async fn deliveries(
+    _: Admin,
+    State(app): State<App>,
+) -> Result<Json<Vec<crate::db::deliveries::HostStats>>> {
+    Ok(Json(crate::db::deliveries::stats(&app.db).await?))
 }

@@ -3,4 +3,5 @@
 pub mod actors;
 pub mod compose;
 pub mod follows;
+pub mod interactions;
 pub mod posts;
