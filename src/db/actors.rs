@@ -153,7 +153,11 @@ pub async fn list_local(db: &Db) -> Result<Vec<ActorRow>> {
     )
 }
 
-pub async fn update_profile(db: &Db, id: i64, p: &Profile) -> Result<ActorRow> {
+pub async fn update_profile(
+    tx: &mut sqlx::AnyConnection,
+    id: i64,
+    p: &Profile,
+) -> Result<ActorRow> {
     Ok(sqlx::query_as::<_, ActorRow>(
         "UPDATE actors SET display_name = $1, summary = $2, fields = $3, avatar_url = $4, header_url = $5, \
          manually_approves_followers = $6, discoverable = $7, updated_at = $8 WHERE id = $9 RETURNING *",
@@ -167,7 +171,7 @@ pub async fn update_profile(db: &Db, id: i64, p: &Profile) -> Result<ActorRow> {
     .bind(p.discoverable as i64)
     .bind(now_ms())
     .bind(id)
-    .fetch_one(&db.pool)
+    .fetch_one(tx)
     .await?)
 }
 
@@ -183,17 +187,17 @@ pub async fn set_suspended(db: &Db, id: i64, suspended_at: Option<i64>) -> Resul
     .await?)
 }
 
-/// Marks a local actor deleted and wipes its profile. The row stays so the name is never reused and the
-/// actor's id keeps answering with a Tombstone; the key pair stays so the deletion itself can be signed.
-pub async fn mark_deleted(db: &Db, id: i64) -> Result<ActorRow> {
+/// Marks a local actor deleted and wipes its profile and follows (inside `tx`). The row stays so the name is
+/// never reused and the actor's id keeps answering with a Tombstone; the key pair stays so the deletion itself
+/// can be signed.
+pub async fn mark_deleted(tx: &mut sqlx::AnyConnection, id: i64) -> Result<ActorRow> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM follows WHERE follower_id = $1 OR followee_id = $2")
         .bind(id)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query_as::<_, ActorRow>(
+    Ok(sqlx::query_as::<_, ActorRow>(
         "UPDATE actors SET deleted_at = $1, updated_at = $2, display_name = '', summary = '', fields = '[]', \
          avatar_url = NULL, header_url = NULL WHERE id = $3 RETURNING *",
     )
@@ -201,13 +205,11 @@ pub async fn mark_deleted(db: &Db, id: i64) -> Result<ActorRow> {
     .bind(now)
     .bind(id)
     .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    .await?)
 }
 
 pub async fn set_keys(
-    db: &Db,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     public_key_pem: &str,
     private_key_pem: &str,
@@ -219,7 +221,7 @@ pub async fn set_keys(
     .bind(private_key_pem)
     .bind(now_ms())
     .bind(id)
-    .fetch_one(&db.pool)
+    .fetch_one(tx)
     .await?)
 }
 

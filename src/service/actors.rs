@@ -354,7 +354,23 @@ pub async fn update(app: &App, username: &str, changes: ActorChanges) -> Result<
         discoverable: changes.discoverable.unwrap_or(row.discoverable != 0),
     };
     validate_profile(&profile)?;
-    actors::update_profile(&app.db, row.id, &profile).await
+    let mut tx = app.db.begin_write().await?;
+    let updated = actors::update_profile(&mut tx, row.id, &profile).await?;
+    announce_profile(app, &mut tx, &updated).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Queues `Update` of a local actor (new profile or key) to its followers, inside `tx`.
+async fn announce_profile(app: &App, tx: &mut sqlx::AnyConnection, row: &ActorRow) -> Result<()> {
+    let inboxes = crate::db::follows::follower_inboxes(tx, row.id).await?;
+    if inboxes.is_empty() {
+        return Ok(());
+    }
+    let activity = crate::federation::activities::update::build_actor(&app.urls, row);
+    crate::federation::delivery::queue(tx, row, &activity, &inboxes).await?;
+    app.delivery_wakeup.notify_one();
+    Ok(())
 }
 
 pub async fn suspend(app: &App, username: &str) -> Result<ActorRow> {
@@ -381,7 +397,17 @@ pub async fn unsuspend(app: &App, username: &str) -> Result<ActorRow> {
 
 pub async fn delete(app: &App, username: &str) -> Result<ActorRow> {
     let row = get_live(app, username).await?;
-    actors::mark_deleted(&app.db, row.id).await
+    let mut tx = app.db.begin_write().await?;
+    // Followers learn of the deletion (the key stays, so the Delete can be signed).
+    let inboxes = crate::db::follows::follower_inboxes(&mut tx, row.id).await?;
+    if !inboxes.is_empty() {
+        let activity = crate::federation::activities::delete::build_actor(&app.urls, &row);
+        crate::federation::delivery::queue(&mut tx, &row, &activity, &inboxes).await?;
+    }
+    let deleted = actors::mark_deleted(&mut tx, row.id).await?;
+    tx.commit().await?;
+    app.delivery_wakeup.notify_one();
+    Ok(deleted)
 }
 
 pub async fn rotate_key(app: &App, username: &str) -> Result<ActorRow> {
@@ -389,7 +415,12 @@ pub async fn rotate_key(app: &App, username: &str) -> Result<ActorRow> {
     let pair = tokio::task::spawn_blocking(keys::generate_rsa_2048)
         .await
         .map_err(|e| anyhow::anyhow!("key generation panicked: {e}"))??;
-    actors::set_keys(&app.db, row.id, &pair.public_key_pem, &pair.private_key_pem).await
+    let mut tx = app.db.begin_write().await?;
+    let updated =
+        actors::set_keys(&mut tx, row.id, &pair.public_key_pem, &pair.private_key_pem).await?;
+    announce_profile(app, &mut tx, &updated).await?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 /// A local actor whose documents may be served: unknown → 404; suspended → 410; deleted → 410 with a

@@ -28,6 +28,26 @@ pub fn build(urls: &Urls, actor: &ActorRow, object: &Value) -> Value {
     })
 }
 
+/// The `Update` of one of our actors (profile or key changed), with the whole actor document.
+pub fn build_actor(urls: &Urls, actor: &ActorRow) -> Value {
+    let doc = serde_json::to_value(crate::federation::objects::actor::ApActor::from_local(
+        actor, urls,
+    ))
+    .unwrap_or_default();
+    let mut object = doc.clone();
+    if let Some(o) = object.as_object_mut() {
+        o.remove("@context");
+    }
+    json!({
+        "@context": doc["@context"],
+        "id": urls.activity(&new_token()),
+        "type": "Update",
+        "actor": actor.ap_id,
+        "to": [crate::federation::protocol::PUBLIC],
+        "object": object,
+    })
+}
+
 pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     let object_id = inc.object_id()?;
     inc.check_same_origin(&object_id)?;
