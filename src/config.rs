@@ -30,20 +30,12 @@ pub struct Config {
     pub delivery: DeliverySettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FederationSettings {
     /// Allow requests to loopback and private addresses. Off in production; on only to federate with peers
     /// on this machine (tests, local trials).
     pub allow_private_addresses: bool,
-}
-
-impl Default for FederationSettings {
-    fn default() -> Self {
-        FederationSettings {
-            allow_private_addresses: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

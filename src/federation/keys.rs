@@ -46,46 +46,6 @@ fn to_pem(tag: &str, der: &[u8]) -> String {
     pem::encode_config(&pem::Pem::new(tag, der.to_vec()), config)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256};
-
-    #[test]
-    fn generated_pair_signs_and_verifies_as_pem() {
-        let pair = generate_rsa_2048().unwrap();
-        assert!(
-            pair.public_key_pem
-                .starts_with("-----BEGIN PUBLIC KEY-----")
-        );
-        assert!(
-            pair.private_key_pem
-                .starts_with("-----BEGIN PRIVATE KEY-----")
-        );
-        assert!(!pair.public_key_pem.contains('\r'));
-        let private = pem::parse(&pair.private_key_pem).unwrap();
-        let key = KeyPair::from_pkcs8(private.contents()).unwrap();
-        assert_eq!(key.public_modulus_len() * 8, 2048);
-        let mut sig = vec![0; key.public_modulus_len()];
-        key.sign(
-            &RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            b"hello",
-            &mut sig,
-        )
-        .unwrap();
-        // The SPKI public key verifies it after a PEM round trip.
-        let spki = pem::parse(&pair.public_key_pem).unwrap();
-        let public = aws_lc_rs::signature::ParsedPublicKey::new(
-            &RSA_PKCS1_2048_8192_SHA256,
-            spki.contents(),
-        )
-        .unwrap();
-        public.verify_sig(b"hello", &sig).unwrap();
-        assert!(public.verify_sig(b"hellO", &sig).is_err());
-    }
-}
-
 /// A verified remote public key, parsed once and kept in memory.
 pub struct CachedKey {
     /// The id of the actor that owns the key.
@@ -127,4 +87,44 @@ impl Default for KeyStore {
 pub fn private_key_from_pem(pem_text: &str) -> anyhow::Result<KeyPair> {
     let parsed = pem::parse(pem_text)?;
     KeyPair::from_pkcs8(parsed.contents()).map_err(|e| anyhow::anyhow!("invalid private key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256};
+
+    #[test]
+    fn generated_pair_signs_and_verifies_as_pem() {
+        let pair = generate_rsa_2048().unwrap();
+        assert!(
+            pair.public_key_pem
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+        );
+        assert!(
+            pair.private_key_pem
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
+        assert!(!pair.public_key_pem.contains('\r'));
+        let private = pem::parse(&pair.private_key_pem).unwrap();
+        let key = KeyPair::from_pkcs8(private.contents()).unwrap();
+        assert_eq!(key.public_modulus_len() * 8, 2048);
+        let mut sig = vec![0; key.public_modulus_len()];
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            b"hello",
+            &mut sig,
+        )
+        .unwrap();
+        // The SPKI public key verifies it after a PEM round trip.
+        let spki = pem::parse(&pair.public_key_pem).unwrap();
+        let public = aws_lc_rs::signature::ParsedPublicKey::new(
+            &RSA_PKCS1_2048_8192_SHA256,
+            spki.contents(),
+        )
+        .unwrap();
+        public.verify_sig(b"hello", &sig).unwrap();
+        assert!(public.verify_sig(b"hellO", &sig).is_err());
+    }
 }

@@ -72,7 +72,7 @@ pub fn text_prop(v: &Value, key: &str) -> Option<String> {
     if let Some(s) = v.get(key).and_then(Value::as_str) {
         return Some(s.to_string());
     }
-    let map = v.get(&format!("{key}Map"))?.as_object()?;
+    let map = v.get(format!("{key}Map"))?.as_object()?;
     map.values().find_map(Value::as_str).map(str::to_string)
 }
 

@@ -47,7 +47,13 @@ pub async fn follow(
         false,
     )
     .await?;
-    delivery::queue(&mut tx, &me, &activity, &[them.inbox_url.clone()]).await?;
+    delivery::queue(
+        &mut tx,
+        &me,
+        &activity,
+        std::slice::from_ref(&them.inbox_url),
+    )
+    .await?;
     tx.commit().await?;
     app.delivery_wakeup.notify_one();
     Ok((them, row))
@@ -74,7 +80,13 @@ pub async fn unfollow(app: &App, username: &str, target: &str) -> Result<ActorRo
         .bind(existing.id)
         .execute(&mut *tx)
         .await?;
-    delivery::queue(&mut tx, &me, &activity, &[them.inbox_url.clone()]).await?;
+    delivery::queue(
+        &mut tx,
+        &me,
+        &activity,
+        std::slice::from_ref(&them.inbox_url),
+    )
+    .await?;
     tx.commit().await?;
     app.delivery_wakeup.notify_one();
     Ok(them)
@@ -144,7 +156,13 @@ pub async fn approve(app: &App, username: &str, follower: &str) -> Result<ActorR
         .bind(row.id)
         .execute(&mut *tx)
         .await?;
-    delivery::queue(&mut tx, &me, &activity, &[them.inbox_url.clone()]).await?;
+    delivery::queue(
+        &mut tx,
+        &me,
+        &activity,
+        std::slice::from_ref(&them.inbox_url),
+    )
+    .await?;
     tx.commit().await?;
     app.delivery_wakeup.notify_one();
     Ok(them)
@@ -159,7 +177,13 @@ pub async fn reject(app: &App, username: &str, follower: &str) -> Result<ActorRo
         .bind(row.id)
         .execute(&mut *tx)
         .await?;
-    delivery::queue(&mut tx, &me, &activity, &[them.inbox_url.clone()]).await?;
+    delivery::queue(
+        &mut tx,
+        &me,
+        &activity,
+        std::slice::from_ref(&them.inbox_url),
+    )
+    .await?;
     tx.commit().await?;
     app.delivery_wakeup.notify_one();
     Ok(them)

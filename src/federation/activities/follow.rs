@@ -44,7 +44,13 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     let row = follows::upsert(&mut tx, &follow_id, inc.actor.id, target.id, auto).await?;
     if row.accepted != 0 {
         let accept = accept::build(&app.urls, &target, inc.activity);
-        delivery::queue(&mut tx, &target, &accept, &[inc.actor.inbox_url.clone()]).await?;
+        delivery::queue(
+            &mut tx,
+            &target,
+            &accept,
+            std::slice::from_ref(&inc.actor.inbox_url),
+        )
+        .await?;
     }
     tx.commit().await?;
     app.delivery_wakeup.notify_one();
