@@ -8,6 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::error::{Error, Result};
 use crate::federation::objects::actor::ProfileField;
 use crate::service::actors::{self, ActorChanges, ActorKind, ActorView, NewActor};
+use crate::service::events::{self, EventInput};
 use crate::service::follows;
 use crate::service::interactions::{self, Kind};
 use crate::service::posts::{self, NewLocalPost, PostEdit, Visibility};
@@ -53,6 +54,9 @@ pub enum Command {
         #[arg(long, value_name = "CW")]
         summary: Option<String>,
     },
+    /// Announce, change or cancel events.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Edit one of our posts (sends Update).
     Edit {
         #[arg(value_name = "POST_URL")]
@@ -128,6 +132,75 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Announce an event as a local actor (sends Create(Event)) and print its id.
+    Create {
+        #[arg(value_name = "NAME")]
+        username: String,
+        #[command(flatten)]
+        fields: EventArgs,
+    },
+    /// Change an event (sends Update(Event), and a follow-up note if the time or place changed).
+    Update {
+        #[arg(value_name = "EVENT_URL")]
+        id: String,
+        #[command(flatten)]
+        fields: EventArgs,
+    },
+    /// Cancel an event (sends Update(Event) with status cancelled, and a follow-up note).
+    Cancel {
+        #[arg(value_name = "EVENT_URL")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// The event's name.
+    #[arg(long = "name", value_name = "TEXT")]
+    name: Option<String>,
+    /// Start, RFC 3339 with an offset: 2015-06-26T12:00:00+01:00.
+    #[arg(long, value_name = "RFC3339")]
+    start: Option<String>,
+    /// End, RFC 3339 ("" removes it).
+    #[arg(long, value_name = "RFC3339")]
+    end: Option<String>,
+    /// The IANA time zone the event is in (Europe/London); times are shown in it. Default UTC.
+    #[arg(long, value_name = "TZ")]
+    timezone: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    location_name: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    address: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+    #[arg(long, value_name = "DEGREES", allow_negative_numbers = true)]
+    latitude: Option<f64>,
+    #[arg(long, value_name = "DEGREES", allow_negative_numbers = true)]
+    longitude: Option<f64>,
+    /// A banner image URL ("" removes it).
+    #[arg(long = "banner", value_name = "URL")]
+    banner_url: Option<String>,
+}
+
+impl From<EventArgs> for EventInput {
+    fn from(a: EventArgs) -> EventInput {
+        EventInput {
+            name: a.name,
+            start: a.start,
+            end: a.end,
+            timezone: a.timezone,
+            location_name: a.location_name,
+            address: a.address,
+            description: a.description,
+            latitude: a.latitude,
+            longitude: a.longitude,
+            banner_url: a.banner_url,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +369,21 @@ async fn federation(app: &App, cmd: Command) -> Result<()> {
             )
             .await?;
             println!("{}", post.ap_id);
+        }
+        Command::Event(EventCommand::Create { username, fields }) => {
+            let (post, _) = events::create(app, &username, fields.into()).await?;
+            println!("{}", post.ap_id);
+        }
+        Command::Event(EventCommand::Update { id, fields }) => {
+            let (post, event) = events::update(app, &id, fields.into()).await?;
+            println!(
+                "updated {} ({})",
+                post.ap_id,
+                crate::service::calendar::summary_line(&event)
+            );
+        }
+        Command::Event(EventCommand::Cancel { id }) => {
+            println!("cancelled {}", events::cancel(app, &id).await?.0.ap_id);
         }
         Command::Edit { id, text, summary } => {
             println!(

@@ -28,6 +28,24 @@ pub struct Config {
     pub federation: FederationSettings,
     #[serde(default)]
     pub delivery: DeliverySettings,
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// Mastodon ignores `Update` of an Event: when an event's time or place changes, or it is cancelled, also
+    /// send a short public `Note` saying so, with a link to the event.
+    pub follow_up_notes: bool,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        EventSettings {
+            follow_up_notes: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -75,7 +93,7 @@ impl Default for DeliverySettings {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Bearer token of the admin API; with none the admin API is off.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_or_number")]
     pub token: Option<String>,
 }
 
@@ -88,8 +106,27 @@ impl Default for Config {
             admin: AdminSettings::default(),
             federation: FederationSettings::default(),
             delivery: DeliverySettings::default(),
+            events: EventSettings::default(),
         }
     }
+}
+
+/// Environment values are read as TOML values, so a token of digits arrives as a number: take it as text.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|r| match r {
+        Raw::S(s) => s,
+        Raw::I(i) => i.to_string(),
+        Raw::U(u) => u.to_string(),
+        Raw::F(f) => f.to_string(),
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +152,11 @@ impl Config {
         }
         let figment = Figment::new()
             .merge(Serialized::defaults(Config::default()))
-            .merge(Toml::file_exact(&file))
+            .merge(if file.is_file() {
+                Toml::file_exact(&file)
+            } else {
+                Toml::string("")
+            })
             .merge(Env::prefixed(ENV_PREFIX).split("__"));
         let config: Config = figment.extract().map_err(|e| {
             ConfigError(

@@ -66,6 +66,18 @@ impl Urls {
     pub fn post(&self, token: &str) -> String {
         format!("{}/posts/{token}", self.origin)
     }
+    /// A local event's id: `/events/TOKEN`.
+    pub fn event(&self, token: &str) -> String {
+        format!("{}/events/{token}", self.origin)
+    }
+    /// An iCalendar feed of an actor's upcoming events.
+    pub fn actor_calendar(&self, username: &str) -> String {
+        format!("{}/events.ics", self.actor(username))
+    }
+    /// The Atom feed of an actor's posts and events.
+    pub fn actor_feed(&self, username: &str) -> String {
+        format!("{}/feed.atom", self.actor(username))
+    }
     /// The token of one of our post ids.
     pub fn post_token<'a>(&self, id: &'a str) -> Option<&'a str> {
         let token = id.strip_prefix(&self.origin)?.strip_prefix("/posts/")?;

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod actors;
 pub mod deliveries;
+pub mod events;
 pub mod follows;
 pub mod hosts;
 pub mod instance;

@@ -152,8 +152,8 @@ async fn outbox(
             for post in
                 posts::public_by_author(&app.db, row.id, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?
             {
-                let note = crate::service::posts::note_of(&app, &post, &row).await?;
-                let mut create = crate::federation::activities::create::build(&note, &row);
+                let object = crate::service::posts::wire_of(&app, &post, &row).await?;
+                let mut create = crate::federation::activities::create::build(&object, &row);
                 if let Some(o) = create.as_object_mut() {
                     o.remove("@context");
                 }

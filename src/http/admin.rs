@@ -34,6 +34,9 @@ pub fn router() -> Router<App> {
         .route("/actors/{name}/unlike", post(unlike))
         .route("/actors/{name}/boost", post(boost))
         .route("/actors/{name}/unboost", post(unboost))
+        .route("/actors/{name}/events", post(create_event))
+        .route("/events", axum::routing::patch(update_event))
+        .route("/events/cancel", post(cancel_event))
         .route("/thread", get(thread))
         .route("/deliveries", get(deliveries))
 }
@@ -410,4 +413,61 @@ async fn deliveries(
     State(app): State<App>,
 ) -> Result<Json<Vec<crate::db::deliveries::HostStats>>> {
     Ok(Json(crate::db::deliveries::stats(&app.db).await?))
+}
+
+// ---- Events ----
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventUpdateBody {
+    id: String,
+    #[serde(flatten)]
+    fields: crate::service::events::EventInput,
+}
+
+fn event_json(
+    post: &crate::db::posts::PostRow,
+    e: &crate::db::events::EventRow,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "id": post.ap_id,
+        "name": e.name,
+        "summary": crate::service::calendar::summary_line(e),
+        "status": e.status,
+        "sequence": e.sequence,
+        "participant_count": e.participant_count,
+    }))
+}
+
+async fn create_event(
+    _: Admin,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    ApiJson(input): ApiJson<crate::service::events::EventInput>,
+) -> Result<Response> {
+    let (post, event) = crate::service::events::create(&app, &name, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, post.ap_id.clone())],
+        event_json(&post, &event),
+    )
+        .into_response())
+}
+
+async fn update_event(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<EventUpdateBody>,
+) -> Result<Json<serde_json::Value>> {
+    let (post, event) = crate::service::events::update(&app, &b.id, b.fields).await?;
+    Ok(event_json(&post, &event))
+}
+
+async fn cancel_event(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<PostTarget>,
+) -> Result<Json<serde_json::Value>> {
+    let (post, event) = crate::service::events::cancel(&app, &b.id).await?;
+    Ok(event_json(&post, &event))
 }

@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod feeds;
 pub mod negotiate;
 pub mod posts;
 pub mod serve;
@@ -30,6 +31,7 @@ pub fn router(app: App) -> Router {
         .merge(wellknown::router())
         .merge(actors::router())
         .merge(posts::router())
+        .merge(feeds::router())
         .nest("/api/admin", admin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -58,21 +60,28 @@ async fn method_not_allowed(req: Request) -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-/// Errors made by layers below our handlers (the body limit's 413) come as plain text; give them our JSON
-/// error shape like every other error.
+/// Errors made outside our handlers — the body limit's 413, and axum's own rejections of a path or query it
+/// cannot read — come as plain text: give them our JSON error shape like every other error.
 async fn json_error_bodies(res: Response) -> Response {
-    let is_json = res
+    let plain = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        let body = serde_json::json!({
-            "error": format!("the request body is larger than the {MAX_BODY_BYTES} bytes allowed")
-        });
-        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
     }
-    res
+    let status = res.status();
+    let text = match axum::body::to_bytes(res.into_body(), 64 * 1024).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let text = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than the {MAX_BODY_BYTES} bytes allowed")
+    } else {
+        text
+    };
+    (status, axum::Json(serde_json::json!({ "error": text }))).into_response()
 }
 
 /// An ActivityStreams document, served as `application/activity+json` and varying on `Accept`.

@@ -22,24 +22,38 @@ use crate::federation::objects::collection::{
 };
 use crate::federation::objects::note::with_context;
 use crate::federation::{AS_CONTEXT, actor_context};
-use crate::service::posts::{ThreadNode, note_of, thread};
+use crate::service::posts::{ThreadNode, thread};
 
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/posts/{token}", get(post_doc))
-        .route("/posts/{token}/activity", get(post_activity))
-        .route("/posts/{token}/replies", get(replies))
-        .route("/posts/{token}/context", get(context))
-        .route("/posts/{token}/likes", get(likes))
-        .route("/posts/{token}/shares", get(shares))
-        .route("/activities/{token}", get(activity))
+    let mut r = Router::new();
+    // Notes and events share their routes: an object's id is its path, and its collections hang below it.
+    for kind in ["posts", "events"] {
+        r = r
+            .route(&format!("/{kind}/{{token}}"), get(post_doc))
+            .route(&format!("/{kind}/{{token}}/activity"), get(post_activity))
+            .route(&format!("/{kind}/{{token}}/replies"), get(replies))
+            .route(&format!("/{kind}/{{token}}/context"), get(context))
+            .route(&format!("/{kind}/{{token}}/likes"), get(likes))
+            .route(&format!("/{kind}/{{token}}/shares"), get(shares));
+    }
+    r.route("/activities/{token}", get(activity))
         .route("/inbox", post(shared_inbox))
         .route("/actor", get(instance_actor))
 }
 
-/// A local post that may be shown to anyone: public or unlisted. Deleted → 410 with a Tombstone.
-async fn public_post(app: &App, token: &str) -> Result<PostRow> {
-    let id = app.urls.post(token);
+/// The id of the object a request is about: our origin and the path, less the collection's suffix.
+fn object_id(app: &App, uri: &Uri, suffix: &str) -> String {
+    let path = uri.path();
+    format!(
+        "{}{}",
+        app.urls.origin(),
+        path.strip_suffix(suffix).unwrap_or(path)
+    )
+}
+
+/// A local post or event that may be shown to anyone: public or unlisted. Deleted → 410 with a Tombstone.
+pub async fn public_post(app: &App, id: &str) -> Result<PostRow> {
+    let id = id.to_string();
     let post = posts::find_by_ap_id(&app.db, &id)
         .await?
         .filter(|p| p.local != 0 && matches!(p.visibility.as_str(), "public" | "unlisted"))
@@ -56,30 +70,48 @@ async fn public_post(app: &App, token: &str) -> Result<PostRow> {
     Ok(post)
 }
 
-async fn post_doc(
-    State(app): State<App>,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response> {
-    let post = public_post(&app, &token).await?;
+/// The wire form of a local post or event, without `@context`, and its author.
+async fn object_of(app: &App, post: &PostRow) -> Result<(Value, crate::db::actors::ActorRow)> {
+    let author = actors::find_by_id(&app.db, post.author_id)
+        .await?
+        .ok_or_else(|| Error::not_found("the author is gone"))?;
+    Ok((
+        crate::service::posts::wire_of(app, post, &author).await?,
+        author,
+    ))
+}
+
+async fn post_doc(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Result<Response> {
+    // An event's calendar entry: /events/TOKEN.ics.
+    if let Some(id) = object_id(&app, &uri, "").strip_suffix(".ics") {
+        return super::feeds::event_ics(&app, id).await;
+    }
+    let post = public_post(&app, &object_id(&app, &uri, "")).await?;
     match wants(&headers) {
         Wants::ActivityJson => {
-            let author = actors::find_by_id(&app.db, post.author_id)
-                .await?
-                .ok_or_else(|| Error::not_found("the author is gone"))?;
-            Ok(ActivityJson(with_context(note_of(&app, &post, &author).await?)).into_response())
+            let (doc, _) = object_of(&app, &post).await?;
+            let doc = if post.kind == "Event" {
+                crate::service::events::with_event_context(doc)
+            } else {
+                with_context(doc)
+            };
+            Ok(ActivityJson(doc).into_response())
+        }
+        Wants::Html if post.kind == "Event" => {
+            Ok(super::feeds::event_page(&app, &post).await?.into_response())
         }
         Wants::Html => Ok(thread_page(&app, &post).await?.into_response()),
     }
 }
 
-async fn post_activity(State(app): State<App>, Path(token): Path<String>) -> Result<Response> {
-    let post = public_post(&app, &token).await?;
-    let author = actors::find_by_id(&app.db, post.author_id)
-        .await?
-        .ok_or_else(|| Error::not_found("the author is gone"))?;
-    let note = note_of(&app, &post, &author).await?;
-    Ok(ActivityJson(crate::federation::activities::create::build(&note, &author)).into_response())
+async fn post_activity(State(app): State<App>, uri: Uri) -> Result<Response> {
+    let post = public_post(&app, &object_id(&app, &uri, "/activity")).await?;
+    let (doc, author) = object_of(&app, &post).await?;
+    let mut create = crate::federation::activities::create::build(&doc, &author);
+    if post.kind == "Event" {
+        create["@context"] = crate::federation::objects::event::event_context();
+    }
+    Ok(ActivityJson(create).into_response())
 }
 
 #[derive(Deserialize)]
@@ -100,12 +132,8 @@ fn page_of(q: &PageQuery) -> Result<Option<i64>> {
     }
 }
 
-async fn replies(
-    State(app): State<App>,
-    Path(token): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Result<Response> {
-    let post = public_post(&app, &token).await?;
+async fn replies(State(app): State<App>, uri: Uri, Query(q): Query<PageQuery>) -> Result<Response> {
+    let post = public_post(&app, &object_id(&app, &uri, "/replies")).await?;
     let id = app.urls.replies(&post.ap_id);
     let total = posts::count_replies(&app.db, post.id).await?;
     let doc = match page_of(&q)? {
@@ -124,12 +152,8 @@ async fn replies(
 }
 
 /// FEP-7888: the thread a post starts, as an ordered collection of every post in it we know.
-async fn context(
-    State(app): State<App>,
-    Path(token): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Result<Response> {
-    let post = public_post(&app, &token).await?;
+async fn context(State(app): State<App>, uri: Uri, Query(q): Query<PageQuery>) -> Result<Response> {
+    let post = public_post(&app, &object_id(&app, &uri, "/context")).await?;
     let id = app.urls.context(&post.ap_id);
     let members: Vec<PostRow> = posts::in_context(&app.db, &id, crate::service::posts::MAX_THREAD)
         .await?
@@ -157,8 +181,13 @@ async fn context(
     Ok(ActivityJson(doc).into_response())
 }
 
-async fn counted(app: &App, token: &str, kind: &str) -> Result<Response> {
-    let post = public_post(app, token).await?;
+async fn counted(app: &App, uri: &Uri, kind: &str) -> Result<Response> {
+    let suffix = if kind == interactions::LIKE {
+        "/likes"
+    } else {
+        "/shares"
+    };
+    let post = public_post(app, &object_id(app, uri, suffix)).await?;
     let id = if kind == interactions::LIKE {
         app.urls.likes(&post.ap_id)
     } else {
@@ -173,12 +202,12 @@ async fn counted(app: &App, token: &str, kind: &str) -> Result<Response> {
     .into_response())
 }
 
-async fn likes(State(app): State<App>, Path(token): Path<String>) -> Result<Response> {
-    counted(&app, &token, interactions::LIKE).await
+async fn likes(State(app): State<App>, uri: Uri) -> Result<Response> {
+    counted(&app, &uri, interactions::LIKE).await
 }
 
-async fn shares(State(app): State<App>, Path(token): Path<String>) -> Result<Response> {
-    counted(&app, &token, interactions::ANNOUNCE).await
+async fn shares(State(app): State<App>, uri: Uri) -> Result<Response> {
+    counted(&app, &uri, interactions::ANNOUNCE).await
 }
 
 /// An activity we sent, at its id (Fedify, for one, fetches our `Follow` again when it sees our `Accept`).
@@ -190,8 +219,10 @@ async fn activity(State(app): State<App>, Path(token): Path<String>) -> Result<R
         .ok_or_else(|| Error::not_found(format!("no activity {id}")))?;
     if let Some(object) = &row.object_ap_id
         && let Some(p) = posts::find_by_ap_id(&app.db, object).await?
-        && !matches!(p.visibility.as_str(), "public" | "unlisted")
+        && (!matches!(p.visibility.as_str(), "public" | "unlisted")
+            || (p.is_deleted() && matches!(row.kind.as_str(), "Create" | "Update")))
     {
+        // Not public, or it carries the content of a post deleted since.
         return Err(Error::not_found(format!("no activity {id}")));
     }
     let doc: Value = serde_json::from_str(&row.json).map_err(anyhow::Error::from)?;

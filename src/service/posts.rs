@@ -226,6 +226,18 @@ pub async fn note_of(app: &App, post: &PostRow, author: &ActorRow) -> Result<Val
     Ok(note::local_note(post, &author.ap_id, &app.urls, counts))
 }
 
+/// The wire form of a stored local post or event (without `@context`).
+pub async fn wire_of(app: &App, post: &PostRow, author: &ActorRow) -> Result<Value> {
+    if post.kind == "Event" {
+        let event = crate::db::events::find(&app.db, post.id)
+            .await?
+            .ok_or_else(|| Error::not_found("the event's data is gone"))?;
+        crate::service::events::event_doc(app, post, &event, author).await
+    } else {
+        note_of(app, post, author).await
+    }
+}
+
 /// Everyone a post of `author` goes to: followers' inboxes, and the inboxes of the actors it names.
 async fn recipients(
     tx: &mut sqlx::AnyConnection,

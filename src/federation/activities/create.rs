@@ -7,10 +7,12 @@ use serde_json::{Value, json};
 use super::Incoming;
 use crate::App;
 use crate::db::actors::ActorRow;
+use crate::db::events::{self, EventRow};
 use crate::db::posts::{self, NewPost, PostRow};
 use crate::db::{follows, now_ms};
 use crate::error::{Error, Result};
 use crate::federation::html::{sanitize, strip_tags};
+use crate::federation::objects::event::EventIn;
 use crate::federation::objects::note::{NoteIn, POST_TYPES};
 use crate::federation::protocol::type_of;
 use crate::federation::resolve;
@@ -45,9 +47,13 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     let Some(kind) = type_of(&object) else {
         return Err(Error::bad_request("the object has no type"));
     };
-    if !POST_TYPES.contains(&kind) {
-        return Ok(()); // Events and other types are handled elsewhere or not at all.
-    }
+    let event = if kind == "Event" {
+        Some(EventIn::parse(&object).map_err(Error::bad_request)?)
+    } else if POST_TYPES.contains(&kind) {
+        None
+    } else {
+        return Ok(()); // other object types are not stored
+    };
     let note = NoteIn::parse(&object).map_err(Error::bad_request)?;
     if note.id != object_id {
         return Err(Error::bad_request(
@@ -60,7 +66,7 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
             inc.actor.ap_id, note.attributed_to
         )));
     }
-    store(app, inc, &note).await
+    store(app, inc, &note, event.as_ref()).await
 }
 
 /// Why a remote post concerns us, if it does: its parent is stored here, it names one of our actors, or a
@@ -93,14 +99,19 @@ async fn parent_and_relevance(
 pub fn stored_content(note: &NoteIn) -> String {
     let body = sanitize(&note.content);
     match (&note.name, note.kind.as_str()) {
-        (Some(name), "Page" | "Article" | "Question") if !name.trim().is_empty() => {
+        (Some(name), "Page" | "Article" | "Question" | "Event") if !name.trim().is_empty() => {
             format!("<p><strong>{}</strong></p>{body}", strip_tags(name))
         }
         _ => body,
     }
 }
 
-async fn store(app: &App, inc: &Incoming<'_>, note: &NoteIn) -> Result<()> {
+async fn store(
+    app: &App,
+    inc: &Incoming<'_>,
+    note: &NoteIn,
+    event: Option<&EventIn>,
+) -> Result<()> {
     if posts::find_by_ap_id(&app.db, &note.id).await?.is_some() {
         return Ok(()); // already stored (delivered twice through different inboxes)
     }
@@ -138,7 +149,36 @@ async fn store(app: &App, inc: &Incoming<'_>, note: &NoteIn) -> Result<()> {
     };
     if let Some(row) = posts::insert(&mut tx, &new).await? {
         posts::adopt_orphans(&mut tx, &row).await?;
+        if let Some(e) = event {
+            events::upsert(&mut tx, &event_row(row.id, e)).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The stored calendar data of a remote event.
+pub fn event_row(post_id: i64, e: &EventIn) -> EventRow {
+    EventRow {
+        post_id,
+        name: strip_tags(&e.name),
+        description: String::new(),
+        start_at: e.start_at,
+        end_at: e.end_at,
+        timezone: e.timezone.clone(),
+        location_name: e.location_name.as_deref().map(strip_tags),
+        address: e.address.as_deref().map(strip_tags),
+        latitude: e.latitude,
+        longitude: e.longitude,
+        status: if e.cancelled {
+            events::CANCELLED
+        } else {
+            events::CONFIRMED
+        }
+        .to_string(),
+        join_mode: e.join_mode.clone(),
+        banner_url: e.banner_url.clone(),
+        sequence: 0,
+        participant_count: e.participant_count,
+    }
 }

@@ -6,6 +6,7 @@ pub mod announce;
 pub mod create;
 pub mod delete;
 pub mod follow;
+pub mod join;
 pub mod like;
 pub mod reject;
 pub mod undo;
@@ -85,6 +86,8 @@ pub async fn dispatch(app: &App, inc: &Incoming<'_>) -> Result<()> {
         Some("Delete") => delete::receive(app, inc).await,
         Some("Like") | Some("EmojiReact") => like::receive(app, inc).await,
         Some("Announce") => announce::receive(app, inc).await,
+        Some("Join") => join::receive_join(app, inc).await,
+        Some("Leave") => join::receive_leave(app, inc).await,
         Some(other) => {
             tracing::debug!(kind = other, "ignoring an activity type we do not handle");
             Ok(())

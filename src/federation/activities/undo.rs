@@ -64,6 +64,7 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
             tx.commit().await?;
             Ok(())
         }
+        Some("Join") => super::join::undo_join(app, inc, inner).await,
         _ => undo_by_id(app, inc, str_prop(inner, "id").unwrap_or(&inner_id)).await,
     }
 }

@@ -10,6 +10,7 @@ use crate::db::actors::ActorRow;
 use crate::db::{actors, now_ms, posts};
 use crate::error::{Error, Result};
 use crate::federation::html::strip_tags;
+use crate::federation::objects::event::EventIn;
 use crate::federation::objects::note::{NoteIn, POST_TYPES};
 use crate::federation::protocol::type_of;
 use crate::federation::resolve::{self, ACTOR_TYPES};
@@ -77,9 +78,14 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
         Some(o) => o.clone(),
         None => resolve::fetch(app, &object_id, inc.budget).await?,
     };
-    if !type_of(&object).is_some_and(|t| POST_TYPES.contains(&t)) {
+    let kind = type_of(&object).unwrap_or_default();
+    let event = if kind == "Event" {
+        Some(EventIn::parse(&object).map_err(Error::bad_request)?)
+    } else if POST_TYPES.contains(&kind) {
+        None
+    } else {
         return Ok(());
-    }
+    };
     let note = NoteIn::parse(&object).map_err(Error::bad_request)?;
     if note.id != post.ap_id || note.attributed_to != inc.actor.ap_id {
         return Err(Error::Forbidden(
@@ -99,6 +105,9 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
         &serde_json::to_string(&note.tags).unwrap_or_default(),
     )
     .await?;
+    if let Some(e) = &event {
+        crate::db::events::upsert(&mut tx, &super::create::event_row(post.id, e)).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 pub mod actor;
 pub mod collection;
+pub mod event;
 pub mod note;
 
 /// The media type of the ActivityPub documents we send.
