@@ -11,6 +11,7 @@ use crate::service::actors::{self, ActorChanges, ActorKind, ActorView, NewActor}
 use crate::service::events::{self, EventInput};
 use crate::service::follows;
 use crate::service::interactions::{self, Kind};
+use crate::service::moderation;
 use crate::service::posts::{self, NewLocalPost, PostEdit, Visibility};
 use crate::{App, Config};
 
@@ -120,6 +121,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Block, unblock or list domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Remove a remote post (a reply, say) from its thread.
+    RemovePost {
+        #[arg(value_name = "POST_URL")]
+        id: String,
+    },
     /// Print a post and its replies as a tree.
     Thread {
         #[arg(value_name = "URL")]
@@ -201,6 +210,28 @@ impl From<EventArgs> for EventInput {
             banner_url: a.banner_url,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Block a domain (and its subdomains; `host:port` blocks one port): nothing is accepted from, fetched
+    /// from or delivered to it, and its follows are dropped.
+    Block {
+        #[arg(value_name = "DOMAIN")]
+        domain: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Lift a block.
+    Unblock {
+        #[arg(value_name = "DOMAIN")]
+        domain: String,
+    },
+    /// List blocked domains.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -456,6 +487,33 @@ async fn federation(app: &App, cmd: Command) -> Result<()> {
                     println!("{}  since {}", f.id, f.since);
                 }
             }
+        }
+        Command::Domain(DomainCommand::Block { domain, reason }) => {
+            let (d, dropped) = moderation::block(app, &domain, reason.as_deref()).await?;
+            println!("blocked {d} ({dropped} follows dropped)");
+        }
+        Command::Domain(DomainCommand::Unblock { domain }) => {
+            println!("unblocked {}", moderation::unblock(app, &domain).await?)
+        }
+        Command::Domain(DomainCommand::List { json }) => {
+            let list = moderation::list(app).await?;
+            if json {
+                println!("{}", to_json(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no blocked domains");
+            } else {
+                for b in list {
+                    println!(
+                        "{}  since {}  {}",
+                        b.domain,
+                        b.since,
+                        b.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Command::RemovePost { id } => {
+            println!("removed {}", moderation::remove_post(app, &id).await?)
         }
         Command::Thread { url, json } => {
             let tree = posts::thread(app, &url).await?;

@@ -34,7 +34,12 @@ pub struct AppInner {
     pub instance_signer: tokio::sync::OnceCell<federation::fetch::Signer>,
     /// Wakes this process's delivery workers when something is queued.
     pub delivery_wakeup: tokio::sync::Notify,
+    /// Blocked domains, re-read from the database every few seconds (the command line may change them).
+    blocks: std::sync::RwLock<(Option<std::time::Instant>, Arc<Vec<String>>)>,
 }
+
+/// How long the in-memory copy of the domain blocks is trusted.
+pub const BLOCKS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The shared state: cheap to clone.
 #[derive(Clone)]
@@ -70,7 +75,42 @@ impl App {
             keys: Default::default(),
             instance_signer: Default::default(),
             delivery_wakeup: Default::default(),
+            blocks: std::sync::RwLock::new((None, Arc::new(Vec::new()))),
         }))
+    }
+
+    /// Whether a host (`host` or `host:port`) is covered by a domain block.
+    pub async fn is_blocked(&self, host: &str) -> Result<bool> {
+        let host = db::blocks::canonical_host(host);
+        let fresh = {
+            let guard = self.blocks.read().expect("lock");
+            guard
+                .0
+                .filter(|t| t.elapsed() < BLOCKS_TTL)
+                .map(|_| guard.1.clone())
+        };
+        let list = match fresh {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(db::blocks::all(&self.db).await?);
+                *self.blocks.write().expect("lock") = (Some(std::time::Instant::now()), l.clone());
+                l
+            }
+        };
+        Ok(list.iter().any(|b| db::blocks::covers(b, &host)))
+    }
+
+    /// Forgets the cached block list (after this process changed it).
+    pub fn blocks_changed(&self) {
+        self.blocks.write().expect("lock").0 = None;
+    }
+
+    /// Whether the host of a URL is blocked.
+    pub async fn is_blocked_url(&self, url: &str) -> Result<bool> {
+        match url::Url::parse(url) {
+            Ok(u) => self.is_blocked(&db::deliveries::host_of(&u)).await,
+            Err(_) => Ok(false),
+        }
     }
 
     /// The signer of the instance actor (for fetches).

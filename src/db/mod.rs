@@ -5,6 +5,7 @@
 
 pub mod activities;
 pub mod actors;
+pub mod blocks;
 pub mod deliveries;
 pub mod events;
 pub mod follows;

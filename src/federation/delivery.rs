@@ -270,6 +270,10 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
         }
     };
     let (actor, body) = (&payload.0, &payload.1);
+    if app.is_blocked(&row.host).await? {
+        deliveries::mark_failed(&app.db, row.id, None, "the domain is blocked").await?;
+        return Ok(());
+    }
     if hosts::is_unavailable(&app.db, &row.host).await? {
         deliveries::mark_failed(
             &app.db,

@@ -81,6 +81,11 @@ pub async fn receive(
     let actor_id = protocol::first_id(activity.get("actor"))
         .ok_or_else(|| Error::bad_request("the activity has no actor"))?;
     let activity_id = str_prop(&activity, "id").map(str::to_string);
+    if app.is_blocked_url(&actor_id).await? || app.is_blocked_url(pending.key_id()).await? {
+        return Err(Error::Forbidden(
+            "the sender's domain is blocked on this node".into(),
+        ));
+    }
     if let Some(id) = &activity_id {
         if !resolve::same_origin(id, &actor_id) {
             return Err(unauthorized(format!(

@@ -56,10 +56,16 @@ pub fn fetch_error(e: FetchError) -> Error {
     }
 }
 
-/// Same scheme, host and port.
+/// Same scheme, host and port, hosts compared in canonical form (case, trailing dot, IDNA) and exactly —
+/// never as prefixes or suffixes.
 pub fn same_origin(a: &str, b: &str) -> bool {
-    match (Url::parse(a), Url::parse(b)) {
-        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+    fn key(u: &str) -> Option<(String, String, Option<u16>)> {
+        let u = Url::parse(u).ok()?;
+        let host = crate::db::blocks::canonical_host(u.host_str()?);
+        Some((u.scheme().to_string(), host, u.port_or_known_default()))
+    }
+    match (key(a), key(b)) {
+        (Some(a), Some(b)) => a == b,
         _ => false,
     }
 }
@@ -70,6 +76,11 @@ pub async fn fetch(app: &App, id: &str, budget: &Budget) -> Result<Value> {
         Url::parse(id).map_err(|e| Error::unprocessable(format!("{id:?} is not a URL: {e}")))?;
     if app.urls.is_local(id) {
         return Err(Error::unprocessable(format!("{id} is local: not fetched")));
+    }
+    if app.is_blocked_url(id).await? {
+        return Err(Error::Forbidden(format!(
+            "{id} is on a blocked domain: not fetched"
+        )));
     }
     budget.take()?;
     let signer = app.instance_signer().await?;
@@ -184,7 +195,44 @@ pub async fn actor_by_handle_or_url(app: &App, target: &str, budget: &Budget) ->
             .filter(|a| !a.is_deleted())
             .ok_or_else(|| Error::not_found(format!("no local actor named {user}")));
     }
+    if app.is_blocked(host).await? {
+        return Err(Error::Forbidden(format!("{host} is blocked on this node")));
+    }
     budget.take()?;
     let id = app.http.webfinger(user, host).await.map_err(fetch_error)?;
     actor(app, id.as_str(), budget).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn origins_compare_canonically_and_exactly() {
+        assert!(same_origin(
+            "https://Social.Example/users/a",
+            "https://social.example./notes/1"
+        ));
+        assert!(same_origin(
+            "https://social.example:443/a",
+            "https://social.example/b"
+        ));
+        assert!(!same_origin(
+            "https://social.example/a",
+            "https://social.example.evil/b"
+        ));
+        assert!(!same_origin(
+            "https://evil-social.example/a",
+            "https://social.example/b"
+        ));
+        assert!(!same_origin(
+            "https://social.example/a",
+            "http://social.example/b"
+        ));
+        assert!(!same_origin(
+            "https://social.example/a",
+            "https://social.example:8443/b"
+        ));
+        assert!(!same_origin("not a url", "https://social.example/b"));
+    }
 }

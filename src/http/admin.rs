@@ -37,6 +37,12 @@ pub fn router() -> Router<App> {
         .route("/actors/{name}/events", post(create_event))
         .route("/events", axum::routing::patch(update_event))
         .route("/events/cancel", post(cancel_event))
+        .route("/domain-blocks", get(list_blocks).post(block_domain))
+        .route(
+            "/domain-blocks/{domain}",
+            axum::routing::delete(unblock_domain),
+        )
+        .route("/posts/remove", post(remove_post))
         .route("/thread", get(thread))
         .route("/deliveries", get(deliveries))
 }
@@ -470,4 +476,55 @@ async fn cancel_event(
 ) -> Result<Json<serde_json::Value>> {
     let (post, event) = crate::service::events::cancel(&app, &b.id).await?;
     Ok(event_json(&post, &event))
+}
+
+// ---- Moderation ----
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlockBody {
+    domain: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn list_blocks(
+    _: Admin,
+    State(app): State<App>,
+) -> Result<Json<Vec<crate::service::moderation::BlockView>>> {
+    Ok(Json(crate::service::moderation::list(&app).await?))
+}
+
+async fn block_domain(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<BlockBody>,
+) -> Result<Response> {
+    let (domain, dropped) =
+        crate::service::moderation::block(&app, &b.domain, b.reason.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"domain": domain, "follows_dropped": dropped})),
+    )
+        .into_response())
+}
+
+async fn unblock_domain(
+    _: Admin,
+    State(app): State<App>,
+    Path(domain): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(Json(
+        serde_json::json!({"domain": crate::service::moderation::unblock(&app, &domain).await?}),
+    ))
+}
+
+async fn remove_post(
+    _: Admin,
+    State(app): State<App>,
+    ApiJson(b): ApiJson<PostTarget>,
+) -> Result<Json<serde_json::Value>> {
+    Ok(id_json(
+        &crate::service::moderation::remove_post(&app, &b.id).await?,
+    ))
 }

@@ -6,4 +6,5 @@ pub mod compose;
 pub mod events;
 pub mod follows;
 pub mod interactions;
+pub mod moderation;
 pub mod posts;

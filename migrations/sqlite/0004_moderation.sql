@@ -1,0 +1,7 @@
+-- Moderation: blocked domains. Never edit once landed.
+
+CREATE TABLE domain_blocks (
+    domain TEXT PRIMARY KEY,
+    reason TEXT,
+    created_at INTEGER NOT NULL
+);
