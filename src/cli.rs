@@ -561,11 +561,10 @@ fn print_thread(node: &posts::ThreadNode, depth: usize) {
     let text = if node.deleted {
         "[deleted]".to_string()
     } else {
-        crate::federation::html::strip_tags(
+        crate::federation::html::to_text(
             &node.content.replace("</p><p>", "\n").replace("<br>", "\n"),
         )
     };
-    let text = decode_entities(&text);
     println!("{indent}{} {} ({})", node.author, node.published, node.id);
     if let Some(cw) = &node.summary {
         println!("{indent}  CW: {cw}");
@@ -576,15 +575,6 @@ fn print_thread(node: &posts::ThreadNode, depth: usize) {
     for r in &node.replies {
         print_thread(r, depth + 1);
     }
-}
-
-/// The entities our sanitizer leaves in text.
-fn decode_entities(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }
 
 async fn actor(app: &App, cmd: ActorCommand) -> Result<()> {

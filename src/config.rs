@@ -30,6 +30,27 @@ pub struct Config {
     pub delivery: DeliverySettings,
     #[serde(default)]
     pub events: EventSettings,
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Inbox requests accepted per minute from one IP address (0: no limit). Bursts of up to a tenth of a
+    /// minute's worth are allowed.
+    pub inbox_per_ip_per_minute: u32,
+    /// Inbox requests accepted per minute signed by keys of one remote host (0: no limit).
+    pub inbox_per_host_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            inbox_per_ip_per_minute: 12_000,
+            inbox_per_host_per_minute: 6_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +128,7 @@ impl Default for Config {
             federation: FederationSettings::default(),
             delivery: DeliverySettings::default(),
             events: EventSettings::default(),
+            limits: LimitSettings::default(),
         }
     }
 }

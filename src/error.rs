@@ -31,6 +31,8 @@ pub enum Error {
     Unprocessable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("too many requests from this server; retry in {} s", .0.as_secs().max(1))]
+    TooManyRequests(std::time::Duration),
     #[error("signature rejected: {0}")]
     SignatureRejected(String),
     #[error("the request body is larger than the {0} bytes allowed")]
@@ -56,6 +58,7 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::SignatureRejected(_) => StatusCode::UNAUTHORIZED,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,6 +97,7 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, "request failed");
         }
         match self {
+            Error::TooManyRequests(wait) => crate::http::limits::too_many(wait, "from this server"),
             Error::Gone {
                 tombstone: Some(doc),
                 ..

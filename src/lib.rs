@@ -34,6 +34,8 @@ pub struct AppInner {
     pub instance_signer: tokio::sync::OnceCell<federation::fetch::Signer>,
     /// Wakes this process's delivery workers when something is queued.
     pub delivery_wakeup: tokio::sync::Notify,
+    /// Inbox rate limits.
+    pub limits: http::limits::Limits,
     /// Blocked domains, re-read from the database every few seconds (the command line may change them).
     blocks: std::sync::RwLock<(Option<std::time::Instant>, Arc<Vec<String>>)>,
 }
@@ -67,7 +69,9 @@ impl App {
             &user_agent,
         )
         .expect("the HTTP client builds");
+        let limits = http::limits::Limits::new(&config.limits);
         App(Arc::new(AppInner {
+            limits,
             config,
             db,
             urls,

@@ -16,6 +16,48 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Undoes the entity escapes an HTML sanitizer leaves in text (the five of [`escape_html`], `&nbsp;`, and
+/// numeric references), for text that is escaped again wherever it is shown.
+pub fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail[..tail.len().min(12)].find(';') else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let entity = &tail[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some('\u{a0}'),
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Plain text as HTML paragraphs: escaped, blank lines between paragraphs, single newlines as `<br>`, and
 /// http(s) links made clickable. Empty text stays empty.
 pub fn plain_to_html(text: &str) -> String {
@@ -73,6 +115,14 @@ fn find_url_start(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entities_decode() {
+        assert_eq!(
+            decode_entities("Tea &amp; cake &lt;3 &#39;x&#39; &#x263A; &bogus; a&b"),
+            "Tea & cake <3 'x' ☺ &bogus; a&b"
+        );
+    }
 
     #[test]
     fn escapes_markup() {

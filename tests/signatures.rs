@@ -617,15 +617,24 @@ async fn malformed_requests_are_refused_and_store_nothing(site: Site) {
             },
             expect: &[415],
         },
-        Case {
-            name: "body over 1 MiB",
-            actor: "zed",
-            body: bytes(&padded),
-            opts: PostOptions::default(),
-            expect: &[413],
-        },
     ];
     refuse_all(&node, &remote, cases).await;
+
+    // A body over 1 MiB is refused from its Content-Length, before it is read: send only the headers on a raw
+    // connection and read the answer (sending the whole body races the server's early close).
+    let before = node.counts().await;
+    for path in ["/users/alice/inbox", "/inbox"] {
+        let answer = headers_only_post(node.site.port, path, padded.to_string().len()).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "POST {path} of an oversized body: {answer}"
+        );
+    }
+    assert_eq!(
+        node.counts().await,
+        before,
+        "an oversized body stored something"
+    );
 
     let before = node.counts().await;
     for (path, expect) in [("/users/nobody/inbox", 404), ("/users/suzy/inbox", 410)] {
@@ -939,3 +948,23 @@ on_both_databases!(
     unknown_key_is_fetched_once_under_concurrency,
     bad_signature_flood_refetches_once_under_concurrency,
 );
+
+/// Sends the head of a POST announcing `len` bytes of JSON (and no body), and returns the raw answer.
+async fn headers_only_post(port: u16, path: &str, len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Type: application/activity+json\r\n\
+         Connection: close\r\nContent-Length: {len}\r\n\r\n{{"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -157,6 +157,17 @@ pub async fn list_followers(db: &Db, actor_id: i64, pending: bool) -> Result<Vec
     .await?)
 }
 
+/// Removes the follows of remote followers whose personal inbox is `inbox` (it answered 410 Gone).
+pub async fn remove_followers_with_inbox(db: &Db, inbox: &str) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM follows WHERE follower_id IN (SELECT id FROM actors WHERE local = 0 AND inbox_url = $1)",
+    )
+    .bind(inbox)
+    .execute(&db.pool)
+    .await?
+    .rows_affected())
+}
+
 /// Whether any local actor follows (accepted) this remote actor.
 pub async fn has_local_follower(db: &Db, actor_id: i64) -> Result<bool> {
     Ok(sqlx::query_scalar::<_, i64>(

@@ -150,6 +150,17 @@ pub async fn find_by_ap_id(db: &Db, ap_id: &str) -> Result<Option<PostRow>> {
     )
 }
 
+/// A post by its web address (`url`), when that address is on the same origin as the post's id.
+pub async fn find_by_url(db: &Db, url: &str) -> Result<Option<PostRow>> {
+    let candidates = sqlx::query_as::<_, PostRow>("SELECT * FROM posts WHERE url = $1 LIMIT 5")
+        .bind(url)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(candidates
+        .into_iter()
+        .find(|p| crate::federation::resolve::same_origin(&p.ap_id, url)))
+}
+
 pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<PostRow>> {
     Ok(
         sqlx::query_as::<_, PostRow>("SELECT * FROM posts WHERE id = $1")

@@ -321,6 +321,14 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
         }
         Outcome::GiveUp { status, error } => {
             tracing::info!(inbox = %row.inbox_url, %error, "delivery given up");
+            if status == Some(410) {
+                // The inbox is gone for good: so are the followers whose personal inbox it was.
+                let gone =
+                    db::follows::remove_followers_with_inbox(&app.db, &row.inbox_url).await?;
+                if gone > 0 {
+                    tracing::info!(inbox = %row.inbox_url, followers = gone, "removed followers whose inbox is gone");
+                }
+            }
             deliveries::mark_failed(&app.db, row.id, status.map(i64::from), &error).await?;
             hosts::record_failure(&app.db, &row.host, &error).await?;
         }

@@ -55,9 +55,15 @@ pub fn sanitize(html: &str) -> String {
     CLEANER.clean(html).to_string()
 }
 
-/// Remote plain text (names, summaries used as text): markup removed entirely.
+/// Remote plain text (names, summaries used as text): markup removed entirely, still HTML-escaped.
 pub fn strip_tags(html: &str) -> String {
     ammonia::Builder::empty().clean(html).to_string()
+}
+
+/// Remote HTML as plain text: markup removed and entities decoded. Only for text that is escaped again
+/// wherever it is shown (templates escape; JSON needs no escaping).
+pub fn to_text(html: &str) -> String {
+    crate::text::decode_entities(&strip_tags(html))
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ pub async fn receive(
     )
     .map_err(signature_error)?;
 
+    if let Ok(key) = url::Url::parse(pending.key_id())
+        && let Err(wait) = app.limits.check_host(&crate::db::deliveries::host_of(&key))
+    {
+        return Err(Error::TooManyRequests(wait));
+    }
     let actor_id = protocol::first_id(activity.get("actor"))
         .ok_or_else(|| Error::bad_request("the activity has no actor"))?;
     let activity_id = str_prop(&activity, "id").map(str::to_string);
@@ -153,16 +158,32 @@ async fn verified_signer(
     let key_id = sig.key_id().to_string();
     let (key, fresh) = match known_key(app, &key_id).await? {
         Some(k) => (k, false),
-        None => (fetch_key(app, &key_id, budget).await?, true),
+        None => {
+            // One fetch per key at a time: requests that arrive together for an unknown sender wait for the
+            // first one's fetch and then find the key cached.
+            let lock = app.keys.fetching.get_with(key_id.clone(), Default::default);
+            let _guard = lock.lock().await;
+            match known_key(app, &key_id).await? {
+                Some(k) => (k, false),
+                None => (fetch_key(app, &key_id, budget).await?, true),
+            }
+        }
     };
     match sig.verify(&key.key) {
         Ok(()) => Ok(key),
         Err(e) if fresh => Err(signature_error(e)),
         Err(e) => {
-            if app.keys.refetched.contains_key(&key.owner) {
+            // At most one re-fetch per actor per interval, whatever the number of bad signatures: the first
+            // request to insert the mark does it, atomically.
+            let first = app
+                .keys
+                .refetched
+                .entry(key.owner.clone())
+                .or_insert(())
+                .is_fresh();
+            if !first {
                 return Err(signature_error(e));
             }
-            app.keys.refetched.insert(key.owner.clone(), ());
             app.keys.remote.invalidate(&key_id);
             let again = fetch_key(app, &key_id, budget).await?;
             sig.verify(&again.key).map_err(signature_error)?;

@@ -63,6 +63,8 @@ pub struct KeyStore {
     /// When each actor's key was last re-fetched because a signature failed: at most one re-fetch per actor
     /// per [`REFETCH_INTERVAL`], however many bad signatures arrive.
     pub refetched: moka::sync::Cache<String, ()>,
+    /// One lock per key id being fetched, so simultaneous requests of an unknown sender fetch its key once.
+    pub fetching: moka::sync::Cache<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 pub const REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -78,6 +80,10 @@ impl Default for KeyStore {
             refetched: moka::sync::Cache::builder()
                 .max_capacity(50_000)
                 .time_to_live(REFETCH_INTERVAL)
+                .build(),
+            fetching: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(60))
                 .build(),
         }
     }

@@ -78,7 +78,10 @@ pub fn text_prop(v: &Value, key: &str) -> Option<String> {
 
 /// `Public` in any of its three spellings.
 pub fn is_public(id: &str) -> bool {
-    id == PUBLIC || id == "as:Public" || id == "Public"
+    id == PUBLIC
+        || id == "as:Public"
+        || id == "Public"
+        || id == "http://www.w3.org/ns/activitystreams#Public"
 }
 
 /// How deeply nested JSON may be before we refuse it.

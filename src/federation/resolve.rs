@@ -124,7 +124,7 @@ pub fn parse_actor(doc: &Value) -> Result<RemoteActor> {
         kind: kind.to_string(),
         username: username.to_string(),
         domain: host_of(&url),
-        display_name: super::html::strip_tags(&text_prop(doc, "name").unwrap_or_default()),
+        display_name: super::html::to_text(&text_prop(doc, "name").unwrap_or_default()),
         summary: super::html::sanitize(&text_prop(doc, "summary").unwrap_or_default()),
         avatar_url: image("icon"),
         header_url: image("image"),

@@ -103,7 +103,7 @@ async fn actor_atom(State(app): State<App>, Path(name): Path<String>) -> Result<
                 None => p.summary.clone().unwrap_or_default(),
             }
         } else {
-            let text = crate::federation::html::strip_tags(&p.content);
+            let text = crate::federation::html::to_text(&p.content);
             let mut t: String = text.chars().take(80).collect();
             if text.chars().count() > 80 {
                 t.push('…');

@@ -3,6 +3,7 @@
 pub mod actors;
 pub mod admin;
 pub mod feeds;
+pub mod limits;
 pub mod negotiate;
 pub mod posts;
 pub mod serve;
@@ -33,6 +34,7 @@ pub fn router(app: App) -> Router {
         .merge(posts::router())
         .merge(feeds::router())
         .nest("/api/admin", admin::router())
+        .layer(axum::middleware::from_fn_with_state(app.clone(), limits::per_ip))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -26,10 +26,22 @@ pub async fn run(config: Config) -> Result<()> {
     );
     let workers = (app.config.delivery.workers > 0)
         .then(|| crate::federation::delivery::Workers::start(app.clone()));
-    let served = axum::serve(listener, super::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Internal(e.into()));
+    let tidy_app = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            tidy_app.limits.tidy();
+        }
+    });
+    let router = super::router(app);
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| Error::Internal(e.into()));
     // The server has stopped taking requests; sends in flight get their grace period.
     if let Some(w) = workers {
         w.shutdown().await;

@@ -11,7 +11,7 @@ use crate::db::events::{self, EventRow};
 use crate::db::posts::{self, NewPost, PostRow};
 use crate::db::{follows, now_ms};
 use crate::error::{Error, Result};
-use crate::federation::html::{sanitize, strip_tags};
+use crate::federation::html::{sanitize, strip_tags, to_text};
 use crate::federation::objects::event::EventIn;
 use crate::federation::objects::note::{NoteIn, POST_TYPES};
 use crate::federation::protocol::type_of;
@@ -161,13 +161,13 @@ async fn store(
 pub fn event_row(post_id: i64, e: &EventIn) -> EventRow {
     EventRow {
         post_id,
-        name: strip_tags(&e.name),
+        name: to_text(&e.name),
         description: String::new(),
         start_at: e.start_at,
         end_at: e.end_at,
         timezone: e.timezone.clone(),
-        location_name: e.location_name.as_deref().map(strip_tags),
-        address: e.address.as_deref().map(strip_tags),
+        location_name: e.location_name.as_deref().map(to_text),
+        address: e.address.as_deref().map(to_text),
         latitude: e.latitude,
         longitude: e.longitude,
         status: if e.cancelled {

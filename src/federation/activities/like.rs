@@ -13,7 +13,12 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
 pub async fn interact(app: &App, inc: &Incoming<'_>, kind: &str) -> Result<()> {
     let id = inc.required_id()?.to_string();
     let object = inc.object_id()?;
-    let Some(post) = posts::find_by_ap_id(&app.db, &object).await? else {
+    // Mastodon names the post of a boost by its web address at times: look that up too, on the same origin.
+    let post = match posts::find_by_ap_id(&app.db, &object).await? {
+        Some(p) => Some(p),
+        None => posts::find_by_url(&app.db, &object).await?,
+    };
+    let Some(post) = post else {
         return Ok(());
     };
     if post.is_deleted() {

@@ -76,6 +76,12 @@ async fn undo_by_id(app: &App, inc: &Incoming<'_>, id: &str) -> Result<()> {
         follows::remove(&app.db, f.follower_id, f.followee_id).await?;
         return Ok(());
     }
+    if let Some((post_id, actor_id)) = crate::db::events::find_participation(&app.db, id).await?
+        && actor_id == inc.actor.id
+        && let Some(post) = posts::find_by_id(&app.db, post_id).await?
+    {
+        return super::join::leave(app, inc, &post.ap_id).await;
+    }
     let Some(mut tx) = inc.begin(app).await? else {
         return Ok(());
     };

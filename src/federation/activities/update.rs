@@ -68,6 +68,9 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     let Some(post) = posts::find_by_ap_id(&app.db, &object_id).await? else {
         return Ok(()); // not something we store
     };
+    if post.is_deleted() {
+        return Ok(()); // a late edit never brings a deleted post back
+    }
     if post.author_id != inc.actor.id {
         return Err(Error::Forbidden(format!(
             "{} cannot update {object_id}",

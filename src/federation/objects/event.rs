@@ -183,9 +183,13 @@ impl EventIn {
             }
             _ => None,
         });
+        // Coordinates on the Place itself (FEP-8a8e), or in a schema.org `geo` (Mobilizon).
         let num = |k: &str| {
-            loc.and_then(|l| l.get(k))
-                .and_then(|x| x.as_f64().or_else(|| x.as_str()?.parse().ok()))
+            let read = |o: &Value| {
+                o.get(k)
+                    .and_then(|x| x.as_f64().or_else(|| x.as_str()?.parse().ok()))
+            };
+            loc.and_then(|l| read(l).or_else(|| l.get("geo").and_then(read)))
         };
         let status = str_prop(v, "ical:status")
             .or_else(|| str_prop(v, "status"))
