@@ -75,6 +75,9 @@ pub struct FederationSettings {
     /// Allow requests to loopback and private addresses. Off in production; on only to federate with peers
     /// on this machine (tests, local trials).
     pub allow_private_addresses: bool,
+    /// Reading actors, posts and collections as ActivityPub JSON needs a valid HTTP signature from a server
+    /// that is not blocked (WebFinger, NodeInfo, host-meta and the instance actor stay open; HTML pages too).
+    pub authorized_fetch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

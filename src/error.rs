@@ -37,7 +37,8 @@ pub enum Error {
     SignatureRejected(String),
     #[error("the request body is larger than the {0} bytes allowed")]
     PayloadTooLarge(usize),
-    #[error("the database is unavailable: {0}")]
+    /// Something the node depends on is not there (the database, the listening address): 503.
+    #[error("{0}")]
     Unavailable(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
@@ -84,7 +85,9 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => Error::Unavailable(e.to_string()),
+            | sqlx::Error::Tls(_) => {
+                Error::Unavailable(format!("the database is unavailable: {e}"))
+            }
             other => Error::Database(other),
         }
     }

@@ -84,8 +84,9 @@ impl Db {
     /// Connects (creating a SQLite file when missing). Errors name the `database_url` setting.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         install_default_drivers();
-        let backend =
-            Backend::from_url(url).map_err(|e| Error::Unavailable(format!("database_url: {e}")))?;
+        let backend = Backend::from_url(url).map_err(|e| {
+            Error::Unavailable(format!("the database is unavailable: database_url: {e}"))
+        })?;
         let url = match backend {
             // `mode=rwc` creates the file on first start unless the URL says otherwise.
             Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
@@ -97,8 +98,12 @@ impl Db {
             }
             _ => url.to_string(),
         };
-        let options = sqlx::any::AnyConnectOptions::from_str(&url)
-            .map_err(|e| Error::Unavailable(format!("database_url: {}: {e}", redact(&url))))?;
+        let options = sqlx::any::AnyConnectOptions::from_str(&url).map_err(|e| {
+            Error::Unavailable(format!(
+                "the database is unavailable: database_url: {}: {e}",
+                redact(&url)
+            ))
+        })?;
         // One direct connection first: a pool would only report "timed out" where the driver says why
         // (refused, unknown host, authentication failed, no such database…).
         let probe = tokio::time::timeout(
@@ -112,13 +117,13 @@ impl Db {
             }
             Ok(Err(e)) => {
                 return Err(Error::Unavailable(format!(
-                    "database_url: cannot connect to {}: {e}",
+                    "the database is unavailable: database_url: cannot connect to {}: {e}",
                     redact(&url)
                 )));
             }
             Err(_) => {
                 return Err(Error::Unavailable(format!(
-                    "database_url: cannot connect to {}: no answer within 10 s",
+                    "the database is unavailable: database_url: cannot connect to {}: no answer within 10 s",
                     redact(&url)
                 )));
             }
@@ -145,7 +150,7 @@ impl Db {
             })
             .connect_with(options)
             .await
-            .map_err(|e| Error::Unavailable(format!("database_url: cannot connect to {}: {e}", redact(&url))))?;
+            .map_err(|e| Error::Unavailable(format!("the database is unavailable: database_url: cannot connect to {}: {e}", redact(&url))))?;
         Ok(Db { pool, backend })
     }
 

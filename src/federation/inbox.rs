@@ -150,7 +150,7 @@ fn signature_error(e: SignatureError) -> Error {
 
 /// Finds the key a request is signed with and verifies the signature with it. A key we had cached that no
 /// longer verifies is fetched again (at most once per actor per interval), for remote key rotations.
-async fn verified_signer(
+pub(crate) async fn verified_signer(
     app: &App,
     sig: &PendingSignature,
     budget: &Budget,

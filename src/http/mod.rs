@@ -2,6 +2,7 @@
 
 pub mod actors;
 pub mod admin;
+pub mod authorized;
 pub mod feeds;
 pub mod limits;
 pub mod negotiate;
@@ -35,6 +36,7 @@ pub fn router(app: App) -> Router {
         .merge(feeds::router())
         .nest("/api/admin", admin::router())
         .layer(axum::middleware::from_fn_with_state(app.clone(), limits::per_ip))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), authorized::require_signature))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
