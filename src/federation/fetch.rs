@@ -343,26 +343,20 @@ impl HttpClient {
     }
 }
 
+/// The actor id in a WebFinger answer: the `self` link of an ActivityPub type. Read with the
+/// `activitypub_federation` crate's WebFinger types.
 fn parse_webfinger(url: &Url, body: &[u8]) -> Result<Url, FetchError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| FetchError::Invalid {
-        url: url.to_string(),
-        reason: format!("invalid WebFinger JSON: {e}"),
-    })?;
-    let links = doc
-        .get("links")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    links
-        .iter()
+    let doc: activitypub_federation::fetch::webfinger::Webfinger = serde_json::from_slice(body)
+        .map_err(|e| FetchError::Invalid {
+            url: url.to_string(),
+            reason: format!("invalid WebFinger JSON: {e}"),
+        })?;
+    doc.links
+        .into_iter()
         .find(|l| {
-            l.get("rel").and_then(Value::as_str) == Some("self")
-                && l.get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(is_activity_json)
+            l.rel.as_deref() == Some("self") && l.kind.as_deref().is_some_and(is_activity_json)
         })
-        .and_then(|l| l.get("href").and_then(Value::as_str))
-        .and_then(|h| Url::parse(h).ok())
+        .and_then(|l| l.href)
         .ok_or_else(|| FetchError::Invalid {
             url: url.to_string(),
             reason: "no self link of an ActivityPub type".into(),
@@ -480,6 +474,21 @@ mod tests {
         assert!(!is_activity_json(
             "application/ld+json; profile=\"http://example.com/other\""
         ));
+    }
+
+    #[test]
+    fn webfinger_self_link() {
+        let u = Url::parse("https://a.example/.well-known/webfinger").unwrap();
+        let body = br#"{"subject":"acct:x@a.example","links":[
+            {"rel":"http://webfinger.net/rel/profile-page","type":"text/html","href":"https://a.example/@x"},
+            {"rel":"self","type":"application/activity+json","href":"https://a.example/users/x"}]}"#;
+        assert_eq!(
+            parse_webfinger(&u, body).unwrap().as_str(),
+            "https://a.example/users/x"
+        );
+        let no_self = br#"{"subject":"acct:x@a.example","links":[{"rel":"self","type":"text/html","href":"https://a.example/x"}]}"#;
+        assert!(parse_webfinger(&u, no_self).is_err());
+        assert!(parse_webfinger(&u, b"not json").is_err());
     }
 
     #[test]
