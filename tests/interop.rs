@@ -603,4 +603,86 @@ async fn fedify_peer_follows_gets_posts_and_replies(site: Site) {
     );
 }
 
-on_both_databases!(fedify_peer_follows_gets_posts_and_replies);
+/// Issue 4: the Fedify peer receives our `Create(Event)` and reads its name, start time and place with Fedify's
+/// own vocabulary types (`Event`, `Place`).
+async fn fedify_peer_reads_our_event(site: Site) {
+    add_settings(&site);
+    let alice = site
+        .cli_ok(&["actor", "create", "alice", "--kind", "organization"])
+        .trim()
+        .to_string();
+    let server = site.serve().await;
+    let Some(peer) = Peer::start().await else {
+        return;
+    };
+    let t = Interop {
+        site: &site,
+        server: &server,
+        peer: &peer,
+    };
+    t.control("/control/follow", json!({"actor": alice})).await;
+    t.eventually("the peer's follow is accepted", async || {
+        (peer.state().await["followAccepted"] == true).then_some(())
+    })
+    .await;
+    let event_id = site
+        .cli_ok(&[
+            "event",
+            "create",
+            "alice",
+            "--name",
+            "Demonstration at Streatham Job Centre",
+            "--start",
+            "2015-06-26T12:00:00+01:00",
+            "--end",
+            "2015-06-26T15:00:00+01:00",
+            "--timezone",
+            "Europe/London",
+            "--location-name",
+            "Streatham Job Centre",
+            "--address",
+            "Streatham High Road, London",
+            "--latitude",
+            "51.4285",
+            "--longitude",
+            "-0.1313",
+        ])
+        .trim()
+        .to_string();
+    let create = t
+        .eventually("the peer receives our Create(Event)", async || {
+            let state = peer.state().await;
+            state["creates"]
+                .as_array()?
+                .iter()
+                .find(|c| c["object"]["id"] == event_id.as_str())
+                .cloned()
+        })
+        .await;
+    let event = &create["object"];
+    t.check(
+        event["type"] == "Event"
+            && event["name"] == "Demonstration at Streatham Job Centre"
+            && event["startTime"] == "2015-06-26T11:00:00Z"
+            && event["endTime"] == "2015-06-26T14:00:00Z"
+            && event["attributedTo"] == alice.as_str()
+            && event["location"]["type"] == "Place"
+            && event["location"]["name"] == "Streatham Job Centre"
+            && event["location"]["latitude"] == 51.4285
+            && event["location"]["longitude"] == -0.1313
+            && text_of(&event["summary"]).starts_with("Fri 26 June 2015, 12:00–15:00 BST"),
+        || {
+            format!(
+                "the Event as Fedify parsed it: {}",
+                serde_json::to_string_pretty(event).unwrap_or_default()
+            )
+        },
+    )
+    .await;
+    t.no_rejections("after the Create(Event)").await;
+}
+
+on_both_databases!(
+    fedify_peer_follows_gets_posts_and_replies,
+    fedify_peer_reads_our_event
+);

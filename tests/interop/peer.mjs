@@ -243,6 +243,18 @@ async function objectInfo(obj, options) {
   if (obj.startTime !== undefined) {
     info.startTime = text(obj.startTime);
     info.endTime = text(obj.endTime);
+    // An Event's place, read with Fedify's own vocabulary (Place: name, latitude, longitude).
+    try {
+      const loc = await obj.getLocation(options);
+      info.location = loc == null ? null : {
+        type: loc.constructor.name,
+        name: text(loc.name),
+        latitude: loc.latitude ?? null,
+        longitude: loc.longitude ?? null,
+      };
+    } catch (e) {
+      info.location = { error: String(e) };
+    }
   }
   if (obj instanceof Tombstone) info.deleted = text(obj.deleted);
   const tags = [];
