@@ -88,8 +88,25 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Tls(_) => {
                 Error::Unavailable(format!("the database is unavailable: {e}"))
             }
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+                Error::Unavailable(format!("the database is unavailable: {e}"))
+            }
             other => Error::Database(other),
         }
+    }
+}
+
+/// Database error codes that mean "not now" rather than "wrong": the connection was cut or refused
+/// (PostgreSQL 08xxx; 57P01–57P03 shutdown, crash, starting up; 53xxx out of resources such as too many
+/// connections; 55000 a database not accepting connections) or SQLite stayed busy past its timeout (5, 6).
+fn is_transient(code: Option<&str>) -> bool {
+    match code {
+        Some(c) => {
+            c.starts_with("08")
+                || c.starts_with("53")
+                || matches!(c, "57P01" | "57P02" | "57P03" | "55000" | "5" | "6" | "517")
+        }
+        None => false,
     }
 }
 
