@@ -516,7 +516,7 @@ async fn federation(app: &App, cmd: Command) -> Result<()> {
             println!("removed {}", moderation::remove_post(app, &id).await?)
         }
         Command::Thread { url, json } => {
-            let tree = posts::thread(app, &url).await?;
+            let tree = posts::thread(app, &url, false).await?;
             if json {
                 println!("{}", to_json(&tree)?);
             } else {

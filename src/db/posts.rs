@@ -224,7 +224,7 @@ pub async fn in_context(db: &Db, context: &str, limit: i64) -> Result<Vec<PostRo
 /// Ids of the direct replies to a post that are not deleted, oldest first.
 pub async fn reply_ids(db: &Db, parent_id: i64, limit: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar::<_, String>(
-        "SELECT ap_id FROM posts WHERE parent_id = $1 AND deleted_at IS NULL ORDER BY published_at, id LIMIT $2",
+        "SELECT ap_id FROM posts WHERE parent_id = $1 AND deleted_at IS NULL AND visibility IN ('public', 'unlisted') ORDER BY published_at, id LIMIT $2",
     )
     .bind(parent_id)
     .bind(limit)
@@ -234,7 +234,7 @@ pub async fn reply_ids(db: &Db, parent_id: i64, limit: i64) -> Result<Vec<String
 
 pub async fn count_replies(db: &Db, parent_id: i64) -> Result<i64> {
     Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT COUNT(*) FROM posts WHERE parent_id = $1 AND deleted_at IS NULL",
+        "SELECT COUNT(*) FROM posts WHERE parent_id = $1 AND deleted_at IS NULL AND visibility IN ('public', 'unlisted')",
     )
     .bind(parent_id)
     .fetch_one(&db.pool)

@@ -113,8 +113,8 @@ pub fn backoff(
     }
 }
 
-/// Payloads shared by the many deliveries of one activity: (signing actor, body).
-type PayloadCache = moka::sync::Cache<i64, Arc<(ActorRow, Vec<u8>)>>;
+/// Payloads shared by the many deliveries of one activity: (signing actor's row id, body).
+type PayloadCache = moka::sync::Cache<i64, Arc<(i64, Vec<u8>)>>;
 
 /// A running set of delivery workers.
 pub struct Workers {
@@ -254,22 +254,19 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
                     .await?;
                 return Ok(());
             };
-            let Some(actor) = db::actors::find_by_id(&app.db, actor_id).await? else {
-                deliveries::mark_failed(
-                    &app.db,
-                    row.id,
-                    None,
-                    "the sending actor no longer exists",
-                )
-                .await?;
-                return Ok(());
-            };
-            let p = Arc::new((actor, json.into_bytes()));
+            let p = Arc::new((actor_id, json.into_bytes()));
             payloads.insert(row.activity_id, p.clone());
             p
         }
     };
-    let (actor, body) = (&payload.0, &payload.1);
+    let body = &payload.1;
+    // The actor is read at each send, so that a key rotated meanwhile signs at once.
+    let Some(actor) = db::actors::find_by_id(&app.db, payload.0).await? else {
+        deliveries::mark_failed(&app.db, row.id, None, "the sending actor no longer exists")
+            .await?;
+        return Ok(());
+    };
+    let actor = &actor;
     if app.is_blocked(&row.host).await? {
         deliveries::mark_failed(&app.db, row.id, None, "the domain is blocked").await?;
         return Ok(());

@@ -174,7 +174,8 @@ pub struct HttpClient {
 impl HttpClient {
     pub fn new(allow_private: bool, user_agent: &str) -> anyhow::Result<HttpClient> {
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous()` holds the first URL and every redirect so far.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
             match check_url(attempt.url(), allow_private) {

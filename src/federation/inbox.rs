@@ -85,7 +85,10 @@ pub async fn receive(
     }
     let actor_id = protocol::first_id(activity.get("actor"))
         .ok_or_else(|| Error::bad_request("the activity has no actor"))?;
-    let activity_id = str_prop(&activity, "id").map(str::to_string);
+    if activity.get("id").is_some() && protocol::own_id(&activity).is_none() {
+        return Err(Error::bad_request("the activity id is not usable"));
+    }
+    let activity_id = protocol::own_id(&activity).map(str::to_string);
     if app.is_blocked_url(&actor_id).await? || app.is_blocked_url(pending.key_id()).await? {
         return Err(Error::Forbidden(
             "the sender's domain is blocked on this node".into(),

@@ -5,16 +5,25 @@ use serde_json::Value;
 
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
 
-/// The id a value names: the string itself, or the object's `id` (or a link's `href`).
+/// The id a value names: the string itself, or the object's `id` (or a link's `href`). An id with control
+/// characters (NUL, say, which PostgreSQL text cannot even hold) is no id at all.
 pub fn id_of(v: &Value) -> Option<&str> {
-    match v {
+    let id = match v {
         Value::String(s) => Some(s.as_str()),
         Value::Object(o) => o
             .get("id")
             .or_else(|| o.get("href"))
             .and_then(Value::as_str),
         _ => None,
-    }
+    }?;
+    (!id.chars().any(char::is_control)).then_some(id)
+}
+
+/// An object's own `id`, when it is a usable one (see [`id_of`]).
+pub fn own_id(v: &Value) -> Option<&str> {
+    v.get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.chars().any(char::is_control))
 }
 
 /// Every id a property names (one or many).

@@ -94,7 +94,7 @@ pub async fn fetch(app: &App, id: &str, budget: &Budget) -> Result<Value> {
 /// its `id`).
 pub fn parse_actor(doc: &Value) -> Result<RemoteActor> {
     let bad = |why: &str| Error::unprocessable(format!("invalid actor document: {why}"));
-    let id = str_prop(doc, "id").ok_or_else(|| bad("no id"))?;
+    let id = protocol::own_id(doc).ok_or_else(|| bad("no usable id"))?;
     let url = Url::parse(id).map_err(|_| bad("id is not a URL"))?;
     let kind = protocol::type_of(doc).ok_or_else(|| bad("no type"))?;
     if !ACTOR_TYPES.contains(&kind) {

@@ -411,7 +411,9 @@ async fn thread(
     State(app): State<App>,
     axum::extract::Query(q): axum::extract::Query<ThreadQuery>,
 ) -> Result<Json<crate::service::posts::ThreadNode>> {
-    Ok(Json(crate::service::posts::thread(&app, &q.url).await?))
+    Ok(Json(
+        crate::service::posts::thread(&app, &q.url, false).await?,
+    ))
 }
 
 async fn deliveries(

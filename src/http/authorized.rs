@@ -25,11 +25,30 @@ fn is_open(path: &str) -> bool {
         || path.ends_with(".atom")
 }
 
+/// Paths that only ever answer ActivityPub JSON, whatever `Accept` says.
+fn is_activitypub_only(path: &str) -> bool {
+    path.starts_with("/activities/")
+        || [
+            "/outbox",
+            "/followers",
+            "/following",
+            "/collections/featured",
+            "/activity",
+            "/replies",
+            "/context",
+            "/likes",
+            "/shares",
+        ]
+        .iter()
+        .any(|s| path.ends_with(s))
+}
+
 pub async fn require_signature(State(app): State<App>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
     let applies = app.config.federation.authorized_fetch
         && matches!(*req.method(), Method::GET | Method::HEAD)
-        && !is_open(req.uri().path())
-        && wants(req.headers()) == Wants::ActivityJson;
+        && !is_open(path)
+        && (is_activitypub_only(path) || wants(req.headers()) == Wants::ActivityJson);
     if !applies {
         return next.run(req).await;
     }

@@ -204,7 +204,7 @@ pub async fn event_page(app: &App, post: &PostRow) -> Result<super::Page> {
     let author = actors::find_by_id(&app.db, post.author_id)
         .await?
         .ok_or_else(|| Error::not_found("the organiser is gone"))?;
-    let tree = thread(app, &post.ap_id).await?;
+    let tree = thread(app, &post.ap_id, true).await?;
     let mut replies = Vec::new();
     for r in &tree.replies {
         flatten(r, 1, &mut replies);

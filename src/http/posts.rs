@@ -39,6 +39,8 @@ pub fn router() -> Router<App> {
     r.route("/activities/{token}", get(activity))
         .route("/inbox", post(shared_inbox))
         .route("/actor", get(instance_actor))
+        .route("/actor/inbox", post(shared_inbox))
+        .route("/actor/outbox", get(instance_outbox))
 }
 
 /// The id of the object a request is about: our origin and the path, less the collection's suffix.
@@ -265,6 +267,15 @@ async fn instance_actor(State(app): State<App>) -> Result<Response> {
     .into_response())
 }
 
+/// The instance actor publishes nothing: its outbox is empty.
+async fn instance_outbox(State(app): State<App>) -> Response {
+    ActivityJson(ordered_collection(
+        &format!("{}/outbox", app.urls.instance_actor()),
+        0,
+    ))
+    .into_response()
+}
+
 #[derive(Template)]
 #[template(path = "thread.html")]
 struct ThreadTemplate<'a> {
@@ -286,7 +297,7 @@ fn flatten<'a>(n: &'a ThreadNode, depth: usize, out: &mut Vec<FlatNode<'a>>) {
 }
 
 async fn thread_page(app: &App, post: &PostRow) -> Result<super::Page> {
-    let tree = thread(app, &post.ap_id).await?;
+    let tree = thread(app, &post.ap_id, true).await?;
     let mut nodes = Vec::new();
     for r in &tree.replies {
         flatten(r, 1, &mut nodes);

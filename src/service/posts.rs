@@ -398,6 +398,16 @@ async fn named_in(app: &App, post: &PostRow) -> Result<Vec<ActorRow>> {
 
 pub async fn edit(app: &App, id: &str, edit: PostEdit) -> Result<PostRow> {
     let (post, author) = own_post(app, id).await?;
+    if post.kind == "Event" {
+        return Err(Error::unprocessable(format!(
+            "{id} is an event: change it with `placard event update`"
+        )));
+    }
+    if post.kind == "Event" {
+        return Err(Error::unprocessable(format!(
+            "{id} is an event: change it with `placard event update`"
+        )));
+    }
     let summary = edit.summary.as_deref().map(str::trim);
     check_text(&edit.text, summary)?;
     let budget = Budget::default();
@@ -474,15 +484,19 @@ pub struct ThreadNode {
 /// The most posts a thread shows.
 pub const MAX_THREAD: i64 = 2_000;
 
-/// The thread a post belongs to, rooted at `id` (its replies at any depth).
-pub async fn thread(app: &App, id: &str) -> Result<ThreadNode> {
+/// The thread a post belongs to, rooted at `id` (its replies at any depth). With `public_only`, replies that
+/// are not public or unlisted are left out (with what hangs below them), as public pages must.
+pub async fn thread(app: &App, id: &str, public_only: bool) -> Result<ThreadNode> {
     let root = posts::find_by_ap_id(&app.db, id)
         .await?
         .ok_or_else(|| Error::not_found(format!("no post {id} here")))?;
-    let all = match &root.context {
+    let mut all = match &root.context {
         Some(c) => posts::in_context(&app.db, c, MAX_THREAD).await?,
         None => vec![root.clone()],
     };
+    if public_only {
+        all.retain(|p| p.id == root.id || matches!(p.visibility.as_str(), "public" | "unlisted"));
+    }
     let mut authors = std::collections::HashMap::new();
     for p in &all {
         if let std::collections::hash_map::Entry::Vacant(e) = authors.entry(p.author_id)

@@ -111,7 +111,9 @@ pub struct NoteIn {
 impl NoteIn {
     /// Reads a remote post object. Errors name what is missing.
     pub fn parse(v: &Value) -> Result<NoteIn, String> {
-        let id = str_prop(v, "id").ok_or("the object has no id")?.to_string();
+        let id = protocol::own_id(v)
+            .ok_or("the object has no usable id")?
+            .to_string();
         let kind = protocol::type_of(v)
             .ok_or("the object has no type")?
             .to_string();
