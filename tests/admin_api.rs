@@ -1318,3 +1318,72 @@ on_both_databases!(
     admin_api_off_without_token_setting,
     cli_and_api_agree,
 );
+
+/// Every admin route refuses a request without the token and one with a wrong token (401, JSON), before it
+/// reads the body or touches anything.
+async fn every_admin_route_needs_the_token(site: Site) {
+    site.cli_ok(&["actor", "create", "alice", "--kind", "person"]);
+    let server = site.serve().await;
+    let routes: &[(Method, &str)] = &[
+        (Method::GET, "/actors"),
+        (Method::POST, "/actors"),
+        (Method::GET, "/actors/alice"),
+        (Method::PATCH, "/actors/alice"),
+        (Method::DELETE, "/actors/alice"),
+        (Method::POST, "/actors/alice/suspend"),
+        (Method::POST, "/actors/alice/unsuspend"),
+        (Method::POST, "/actors/alice/rotate-key"),
+        (Method::POST, "/actors/alice/posts"),
+        (Method::PATCH, "/posts"),
+        (Method::DELETE, "/posts"),
+        (Method::POST, "/actors/alice/follow"),
+        (Method::POST, "/actors/alice/unfollow"),
+        (Method::GET, "/actors/alice/followers"),
+        (Method::POST, "/actors/alice/followers/approve"),
+        (Method::POST, "/actors/alice/followers/reject"),
+        (Method::POST, "/actors/alice/like"),
+        (Method::POST, "/actors/alice/unlike"),
+        (Method::POST, "/actors/alice/boost"),
+        (Method::POST, "/actors/alice/unboost"),
+        (Method::POST, "/actors/alice/events"),
+        (Method::PATCH, "/events"),
+        (Method::POST, "/events/cancel"),
+        (Method::GET, "/domain-blocks"),
+        (Method::POST, "/domain-blocks"),
+        (Method::DELETE, "/domain-blocks/spam.example"),
+        (Method::POST, "/posts/remove"),
+        (Method::GET, "/thread?url=http://x.example/p"),
+        (Method::GET, "/deliveries"),
+    ];
+    for (method, path) in routes {
+        let url = server.url(&format!("/api/admin{path}"));
+        for token in [None, Some("wrong-token-wrong-token-wrong")] {
+            let mut req = server
+                .http
+                .request(method.clone(), &url)
+                .header("Content-Type", "application/json")
+                .body(r#"{"text": "x", "username": "mallory", "kind": "person", "domain": "spam.example"}"#);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let (status, body) = send(req).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {body}"
+            );
+            assert!(
+                body["error"].as_str().is_some_and(|e| e.contains("token")),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    // Nothing happened: alice is there, active, with no posts; no block.
+    let show = site.cli_ok(&["actor", "show", "alice", "--json"]);
+    let alice: Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(alice["status"], "active");
+    assert_eq!(alice["posts_count"], 0);
+    assert_eq!(site.cli_ok(&["domain", "list", "--json"]).trim(), "[]");
+}
+
+on_both_databases!(every_admin_route_needs_the_token);

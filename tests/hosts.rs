@@ -2,6 +2,8 @@
 //! clears it. On both databases, through the library against the site's database.
 
 mod common;
+#[path = "common/remote.rs"]
+mod remote;
 
 use common::*;
 use placard::db::{Db, hosts, now_ms};
@@ -128,7 +130,63 @@ async fn no_delivery_to_an_unavailable_host(site: Site) {
     }
 }
 
+/// A follower whose inbox answers 410 Gone is removed; a follower on a healthy host is not.
+async fn a_gone_follower_is_removed(site: Site) {
+    std::fs::write(
+        &site.config_path,
+        format!(
+            "{}\n[federation]\nallow_private_addresses = true\n[delivery]\nbackoff_seconds = 1\n",
+            std::fs::read_to_string(&site.config_path).unwrap()
+        ),
+    )
+    .unwrap();
+    site.cli_ok(&["actor", "create", "alice", "--kind", "person"]);
+    let _server = site.serve().await;
+    let gone = remote::FakeRemote::start_with(false).await;
+    let alive = remote::FakeRemote::start_with(false).await;
+    gone.add_actor("ghost");
+    alive.add_actor("reader");
+    for (r, name) in [(&gone, "ghost"), (&alive, "reader")] {
+        let follow = r.follow(name, &site.url("/users/alice"));
+        let res = r
+            .sign_and_post(name, &site.url("/users/alice/inbox"), &follow)
+            .await;
+        assert_eq!(res.status(), 202);
+    }
+    let followers = |site: &Site| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&site.cli_ok(&["followers", "alice", "--json"])).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(followers(&site).len(), 2);
+    gone.set_reply(&gone.inbox_path("ghost"), remote::Reply::status(410));
+    site.cli_ok(&["post", "alice", "Still there?"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while followers(&site).len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gone follower was not removed: {:?}",
+            followers(&site)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(followers(&site), vec![alive.actor_url("reader")]);
+    alive
+        .wait_for_n(
+            &alive.inbox_path("reader"),
+            "Create",
+            1,
+            std::time::Duration::from_secs(15),
+        )
+        .await;
+}
+
 on_both_databases!(
     unavailable_after_seven_days_cleared_by_one_success,
-    no_delivery_to_an_unavailable_host
+    no_delivery_to_an_unavailable_host,
+    a_gone_follower_is_removed
 );
