@@ -23,24 +23,6 @@ pub async fn count_public_by_author(db: &Db, author_id: i64) -> Result<i64> {
     .await?)
 }
 
-/// One page of an actor's public post ids, newest first.
-pub async fn public_ids_by_author(
-    db: &Db,
-    author_id: i64,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar::<_, String>(
-        "SELECT ap_id FROM posts WHERE author_id = $1 AND deleted_at IS NULL AND visibility = 'public' \
-         ORDER BY published_at DESC, id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(author_id)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&db.pool)
-    .await?)
-}
-
 /// Ids of an actor's pinned public posts, most recently pinned first.
 pub async fn pinned_ids_by_author(db: &Db, author_id: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar::<_, String>(
