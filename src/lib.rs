@@ -36,6 +36,8 @@ pub struct AppInner {
     pub delivery_wakeup: tokio::sync::Notify,
     /// Inbox rate limits.
     pub limits: http::limits::Limits,
+    /// Host successes, written at most once a minute per host.
+    pub health: federation::health::HostHealth,
     /// Blocked domains, re-read from the database every few seconds (the command line may change them).
     blocks: std::sync::RwLock<(Option<std::time::Instant>, Arc<Vec<String>>)>,
 }
@@ -77,6 +79,7 @@ impl App {
             urls,
             http,
             keys: Default::default(),
+            health: Default::default(),
             instance_signer: Default::default(),
             delivery_wakeup: Default::default(),
             blocks: std::sync::RwLock::new((None, Arc::new(Vec::new()))),

@@ -314,7 +314,7 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
     match outcome {
         Outcome::Delivered(s) => {
             deliveries::mark_delivered(&app.db, row.id, s as i64).await?;
-            hosts::record_success(&app.db, &row.host).await?;
+            app.health.success(&app.db, &row.host).await?;
         }
         Outcome::GiveUp { status, error } => {
             tracing::info!(inbox = %row.inbox_url, %error, "delivery given up");
@@ -327,7 +327,7 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
                 }
             }
             deliveries::mark_failed(&app.db, row.id, status.map(i64::from), &error).await?;
-            hosts::record_failure(&app.db, &row.host, &error).await?;
+            app.health.failure(&app.db, &row.host, &error).await?;
         }
         Outcome::Retry {
             status,
@@ -342,7 +342,7 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
             );
             let next = now_ms() + delay.as_millis() as i64;
             let deadline = row.created_at + settings.retry_hours as i64 * 3_600_000;
-            hosts::record_failure(&app.db, &row.host, &error).await?;
+            app.health.failure(&app.db, &row.host, &error).await?;
             if next > deadline {
                 tracing::info!(inbox = %row.inbox_url, %error, "delivery given up after retrying");
                 deliveries::mark_failed(&app.db, row.id, status.map(i64::from), &error).await?;

@@ -133,7 +133,7 @@ pub async fn receive(
     let actor = db::actors::find_by_id(&app.db, signer.actor_id)
         .await?
         .ok_or_else(|| unauthorized("the signing actor is unknown"))?;
-    db::hosts::record_success(&app.db, &actor.domain).await?;
+    app.health.success(&app.db, &actor.domain).await?;
     activities::dispatch(
         app,
         &activities::Incoming {

@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod delivery;
 pub mod fetch;
+pub mod health;
 pub mod html;
 pub mod inbox;
 pub mod keys;

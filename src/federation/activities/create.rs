@@ -112,9 +112,6 @@ async fn store(
     note: &NoteIn,
     event: Option<&EventIn>,
 ) -> Result<()> {
-    if posts::find_by_ap_id(&app.db, &note.id).await?.is_some() {
-        return Ok(()); // already stored (delivered twice through different inboxes)
-    }
     let (parent, relevant) = parent_and_relevance(app, &inc.actor, note).await?;
     if !relevant {
         return Ok(());
@@ -147,6 +144,7 @@ async fn store(
     let Some(mut tx) = inc.begin(app).await? else {
         return Ok(());
     };
+    // A post already stored (delivered twice through different inboxes) is left as it is: `insert` ignores it.
     if let Some(row) = posts::insert(&mut tx, &new).await? {
         posts::adopt_orphans(&mut tx, &row).await?;
         if let Some(e) = event {
