@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use serde_json::Value;
 
 use super::activities;
-use super::keys::CachedKey;
+use super::keys::{CachedKey, SIGNER_ROW_TTL};
 use super::protocol::{self, depth, str_prop};
 use super::resolve::{self, Budget};
 use super::signatures::{self, PendingSignature, RequestParts, SignatureError};
@@ -100,8 +100,15 @@ pub async fn receive(
                 "the activity id {id} is not on its actor's origin"
             )));
         }
-        // A duplicate changes nothing, so it is answered without verifying again.
-        if received::seen(&app.db, id).await? {
+        // A duplicate changes nothing, so it is answered without verifying again. A `Create` with its object
+        // embedded skips the database read: the post writer records its id and drops a duplicate in the
+        // transaction that would store it, so a duplicate older than the memory is only verified again.
+        if app.recent_activities.contains_key(id) {
+            return Ok(StatusCode::ACCEPTED);
+        }
+        let embedded_create = protocol::type_of(&activity) == Some("Create")
+            && protocol::embedded(&activity, "object").is_some();
+        if !embedded_create && received::seen(&app.db, id).await? {
             return Ok(StatusCode::ACCEPTED);
         }
     }
@@ -130,20 +137,33 @@ pub async fn receive(
             signer.owner
         )));
     }
-    let actor = db::actors::find_by_id(&app.db, signer.actor_id)
-        .await?
-        .ok_or_else(|| unauthorized("the signing actor is unknown"))?;
+    let actor = if signer.read_at.elapsed() < SIGNER_ROW_TTL {
+        signer.actor.clone()
+    } else {
+        let row = db::actors::find_by_id(&app.db, signer.actor_id)
+            .await?
+            .ok_or_else(|| unauthorized("the signing actor is unknown"))?;
+        if row.public_key_id == pending.key_id() && !row.is_local() {
+            cache_key(app, &row)?;
+        } else {
+            app.keys.remote.invalidate(pending.key_id());
+        }
+        row
+    };
     app.health.success(&app.db, &actor.domain).await?;
     activities::dispatch(
         app,
         &activities::Incoming {
             activity: &activity,
-            id: activity_id,
+            id: activity_id.clone(),
             actor,
             budget: &budget,
         },
     )
     .await?;
+    if let Some(id) = activity_id {
+        app.recent_activities.insert(id, ());
+    }
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -216,6 +236,8 @@ fn cache_key(app: &App, row: &ActorRow) -> Result<std::sync::Arc<CachedKey>> {
         owner: row.ap_id.clone(),
         actor_id: row.id,
         key,
+        actor: row.clone(),
+        read_at: std::time::Instant::now(),
     });
     app.keys
         .remote

@@ -53,7 +53,15 @@ pub struct CachedKey {
     /// The owner's row in `actors`.
     pub actor_id: i64,
     pub key: aws_lc_rs::signature::ParsedPublicKey,
+    /// The owner's row as read at `read_at`: the inbox uses it for [`SIGNER_ROW_TTL`] instead of reading it
+    /// again for every activity. Changes this process makes invalidate the entry at once; changes made by
+    /// another process (or the command line) are seen within the TTL.
+    pub actor: crate::db::actors::ActorRow,
+    pub read_at: std::time::Instant,
 }
+
+/// How long the inbox trusts the signer's row kept with its key.
+pub const SIGNER_ROW_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Parsed remote keys by key id, and parsed local signing keys by actor row id.
 pub struct KeyStore {

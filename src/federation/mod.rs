@@ -11,6 +11,7 @@ pub mod objects;
 pub mod protocol;
 pub mod resolve;
 pub mod signatures;
+pub mod writer;
 
 /// The JSON-LD context of actor documents: ActivityStreams, the security vocabulary (without which a strict
 /// JSON-LD reader such as Fedify drops `publicKey`), and the Mastodon/schema.org terms we use.

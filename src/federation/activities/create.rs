@@ -69,15 +69,44 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     store(app, inc, &note, event.as_ref()).await
 }
 
+/// What a reply needs of its stored parent.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    pub id: i64,
+    pub context: Option<String>,
+}
+
+impl From<&PostRow> for Parent {
+    fn from(p: &PostRow) -> Self {
+        Parent {
+            id: p.id,
+            context: p.context.clone(),
+        }
+    }
+}
+
+/// The stored post a reply answers, from memory when it was looked up lately (only found posts are kept).
+async fn parent_of(app: &App, in_reply_to: &str) -> Result<Option<Parent>> {
+    if let Some(p) = app.parents.get(in_reply_to) {
+        return Ok(Some(p));
+    }
+    let Some(row) = posts::find_by_ap_id(&app.db, in_reply_to).await? else {
+        return Ok(None);
+    };
+    let parent = Parent::from(&row);
+    app.parents.insert(in_reply_to.to_string(), parent.clone());
+    Ok(Some(parent))
+}
+
 /// Why a remote post concerns us, if it does: its parent is stored here, it names one of our actors, or a
 /// local actor follows its author.
 async fn parent_and_relevance(
     app: &App,
     author: &ActorRow,
     note: &NoteIn,
-) -> Result<(Option<PostRow>, bool)> {
+) -> Result<(Option<Parent>, bool)> {
     let parent = match &note.in_reply_to {
-        Some(p) => posts::find_by_ap_id(&app.db, p).await?,
+        Some(p) => parent_of(app, p).await?,
         None => None,
     };
     if parent.is_some() {
@@ -141,15 +170,18 @@ async fn store(
         tags_json: serde_json::to_string(&note.tags).unwrap_or_default(),
         attachments_json: serde_json::to_string(&note.attachments).unwrap_or_default(),
     };
+    let Some(event) = event else {
+        // Posts go through the group-commit writer, which records the activity id in the same transaction.
+        app.writer.store(&app.db, inc.id.clone(), new).await?;
+        return Ok(());
+    };
     let Some(mut tx) = inc.begin(app).await? else {
         return Ok(());
     };
     // A post already stored (delivered twice through different inboxes) is left as it is: `insert` ignores it.
     if let Some(row) = posts::insert(&mut tx, &new).await? {
         posts::adopt_orphans(&mut tx, &row).await?;
-        if let Some(e) = event {
-            events::upsert(&mut tx, &event_row(row.id, e)).await?;
-        }
+        events::upsert(&mut tx, &event_row(row.id, event)).await?;
     }
     tx.commit().await?;
     Ok(())
