@@ -38,9 +38,23 @@ pub struct AppInner {
     pub limits: http::limits::Limits,
     /// Host successes, written at most once a minute per host.
     pub health: federation::health::HostHealth,
+    /// Servable local actors by lower-case username, for [`service::actors::LOCAL_ACTORS_TTL`].
+    pub local_actors: moka::sync::Cache<String, Arc<service::actors::ServedActor>>,
+    /// The group-commit writer of remote posts (the inbox's hottest write).
+    pub writer: federation::writer::PostWriter,
+    /// Ids of activities this process accepted lately: a re-delivery is answered without a database read.
+    pub recent_activities: moka::sync::Cache<String, ()>,
+    /// Stored posts by id, for the parent lookup of replies (a hot thread's root is read by every reply).
+    pub parents: moka::sync::Cache<String, federation::activities::create::Parent>,
     /// Blocked domains, re-read from the database every few seconds (the command line may change them).
     blocks: std::sync::RwLock<(Option<std::time::Instant>, Arc<Vec<String>>)>,
 }
+
+/// How many recently accepted activity ids each process keeps in memory (older ones are found in the database).
+pub const RECENT_ACTIVITIES: u64 = 10_000;
+
+/// How long a looked-up parent post is trusted. The writer checks again that the parent row exists.
+pub const PARENTS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long the in-memory copy of the domain blocks is trusted.
 pub const BLOCKS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -80,6 +94,19 @@ impl App {
             http,
             keys: Default::default(),
             health: Default::default(),
+            writer: Default::default(),
+            local_actors: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(service::actors::LOCAL_ACTORS_TTL)
+                .build(),
+            recent_activities: moka::sync::Cache::builder()
+                .max_capacity(RECENT_ACTIVITIES)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
+            parents: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(PARENTS_TTL)
+                .build(),
             instance_signer: Default::default(),
             delivery_wakeup: Default::default(),
             blocks: std::sync::RwLock::new((None, Arc::new(Vec::new()))),

@@ -1242,6 +1242,7 @@ async fn cli_and_api_agree(site: Site) {
 
     // Changed by the command line while the server runs, seen by the API and the actor document.
     site.cli_ok(&["actor", "update", "bob", "--name", "Robert", "--avatar", ""]);
+    after_cli_change().await;
     let bob = api_show(&server, "bob").await;
     assert_eq!(bob["name"], "Robert");
     assert_eq!(bob["avatar_url"], Value::Null);
@@ -1252,6 +1253,7 @@ async fn cli_and_api_agree(site: Site) {
 
     // Suspended by the command line, unsuspended by the API, and the other way round.
     site.cli_ok(&["actor", "suspend", "bob"]);
+    after_cli_change().await;
     assert_eq!(api_show(&server, "bob").await["status"], "suspended");
     assert_eq!(actor_doc_status(&server, "bob").await, StatusCode::GONE);
     let (s, _) = api_action(&server, "bob", "unsuspend").await;
@@ -1275,6 +1277,7 @@ async fn cli_and_api_agree(site: Site) {
         rotated["public_key_pem"]
     );
     site.cli_ok(&["actor", "rotate-key", "bob"]);
+    after_cli_change().await;
     let key = api_show(&server, "bob").await["public_key_pem"].clone();
     assert_ne!(key, rotated["public_key_pem"]);
     assert_eq!(

@@ -329,7 +329,10 @@ async fn cli_and_server_share_the_database(site: Site) {
             200
         );
     }
+    // A running server serves a local actor from memory for up to a second: the suspension made by the
+    // command line reaches it within that time.
     site.cli_ok(&["actor", "suspend", "carol"]);
+    after_cli_change().await;
     assert_eq!(server.get("/users/carol", AP).await.status(), 410);
 }
 

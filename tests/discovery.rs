@@ -1145,6 +1145,7 @@ async fn suspended_actor_is_gone_until_unsuspended(site: Site) {
 
     let out = site.cli_ok(&["actor", "suspend", "alice"]);
     assert!(out.contains(&site.url("/users/alice")), "{out}");
+    after_cli_change().await;
     check_all_endpoints(&site, &server, "alice", 410).await;
     // Suspension is not deletion: no Tombstone, the plain error.
     let msg = expect_error(server.get("/users/alice", AP).await, 410, "suspended actor").await;

@@ -251,3 +251,52 @@ pub async fn public_by_author(
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// The counts shown on notes (public and unlisted replies, likes, boosts) of several posts, in one statement.
+/// A post with none of them is absent from the map.
+pub async fn counts_of(
+    db: &Db,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, crate::federation::objects::note::NoteCounts>> {
+    use crate::db::interactions::{ANNOUNCE, LIKE};
+    use sqlx::Row;
+    let mut counts = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(counts);
+    }
+    let list = |first: usize| {
+        (0..ids.len())
+            .map(|i| format!("${}", first + i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = ids.len();
+    let sql = format!(
+        "SELECT parent_id AS post_id, 'reply' AS what, COUNT(*) AS n FROM posts \
+         WHERE parent_id IN ({}) AND deleted_at IS NULL AND visibility IN ('public', 'unlisted') \
+         GROUP BY parent_id \
+         UNION ALL \
+         SELECT post_id, kind AS what, COUNT(*) AS n FROM interactions \
+         WHERE post_id IN ({}) AND kind IN (${}, ${}) GROUP BY post_id, kind",
+        list(1),
+        list(n + 1),
+        2 * n + 1,
+        2 * n + 2
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids.iter().chain(ids) {
+        q = q.bind(*id);
+    }
+    for row in q.bind(LIKE).bind(ANNOUNCE).fetch_all(&db.pool).await? {
+        let id: i64 = row.try_get(0)?;
+        let what: String = row.try_get(1)?;
+        let n: i64 = row.try_get(2)?;
+        let c: &mut crate::federation::objects::note::NoteCounts = counts.entry(id).or_default();
+        match what.as_str() {
+            "reply" => c.replies = n,
+            LIKE => c.likes = n,
+            _ => c.shares = n,
+        }
+    }
+    Ok(counts)
+}

@@ -19,7 +19,7 @@ use crate::federation::objects::actor::{ApActor, ProfileField, parse_fields};
 use crate::federation::objects::collection::{
     PAGE_SIZE, ordered_collection, ordered_collection_inline, ordered_collection_page,
 };
-use crate::service::actors::get_servable;
+use crate::service::actors::servable;
 use crate::text::{escape_html, linkify_escaped, plain_to_html};
 
 pub fn router() -> Router<App> {
@@ -38,12 +38,17 @@ async fn actor(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let row = get_servable(&app, &name).await?;
+    let served = servable(&app, &name).await?;
     match wants(&headers) {
         Wants::ActivityJson => {
-            Ok(ActivityJson(ApActor::from_local(&row, &app.urls)).into_response())
+            let body = served.actor_json.get_or_init(|| {
+                serde_json::to_vec(&ApActor::from_local(&served.row, &app.urls))
+                    .expect("an actor document serializes")
+                    .into()
+            });
+            Ok(super::activity_json_bytes(body.clone()))
         }
-        Wants::Html => Ok(profile_html(&app, &row).await?.into_response()),
+        Wants::Html => Ok(profile_html(&app, &served.row).await?.into_response()),
     }
 }
 
@@ -142,18 +147,17 @@ async fn outbox(
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    let row = get_servable(&app, &name).await?;
+    let row = &servable(&app, &name).await?.row;
     let total = posts::count_public_by_author(&app.db, row.id).await?;
     let id = app.urls.outbox(&row.username);
     let doc = match page_number(&q)? {
         None => ordered_collection(&id, total),
         Some(page) => {
             let mut items = Vec::new();
-            for post in
-                posts::public_by_author(&app.db, row.id, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?
-            {
-                let object = crate::service::posts::wire_of(&app, &post, &row).await?;
-                let mut create = crate::federation::activities::create::build(&object, &row);
+            let list =
+                posts::public_by_author(&app.db, row.id, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+            for object in crate::service::posts::wire_of_many(&app, &list, row).await? {
+                let mut create = crate::federation::activities::create::build(&object, row);
                 if let Some(o) = create.as_object_mut() {
                     o.remove("@context");
                 }
@@ -170,7 +174,7 @@ async fn followers(
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    let row = get_servable(&app, &name).await?;
+    let row = &servable(&app, &name).await?.row;
     let total = follows::count_followers(&app.db, row.id).await?;
     paged(
         app.urls.followers(&row.username),
@@ -186,7 +190,7 @@ async fn following(
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
-    let row = get_servable(&app, &name).await?;
+    let row = &servable(&app, &name).await?.row;
     let total = follows::count_following(&app.db, row.id).await?;
     paged(
         app.urls.following(&row.username),
@@ -198,7 +202,7 @@ async fn following(
 }
 
 async fn featured(State(app): State<App>, Path(name): Path<String>) -> Result<Response> {
-    let row = get_servable(&app, &name).await?;
+    let row = &servable(&app, &name).await?.row;
     let ids = posts::pinned_ids_by_author(&app.db, row.id).await?;
     Ok(ActivityJson(ordered_collection_inline(
         &app.urls.featured(&row.username),
@@ -215,7 +219,7 @@ async fn inbox(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response> {
-    get_servable(&app, &name).await?;
+    servable(&app, &name).await?;
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())

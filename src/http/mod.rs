@@ -94,20 +94,25 @@ pub struct ActivityJson<T>(pub T);
 impl<T: Serialize> IntoResponse for ActivityJson<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(AP_CONTENT_TYPE),
-                    ),
-                    (header::VARY, HeaderValue::from_static("Accept")),
-                ],
-                body,
-            )
-                .into_response(),
+            Ok(body) => activity_json_bytes(body.into()),
             Err(e) => Error::Internal(e.into()).into_response(),
         }
     }
+}
+
+/// An ActivityStreams document already serialized (one kept in memory).
+pub fn activity_json_bytes(body: axum::body::Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(AP_CONTENT_TYPE),
+            ),
+            (header::VARY, HeaderValue::from_static("Accept")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// An HTML page, rendered by askama, with a strict Content-Security-Policy.

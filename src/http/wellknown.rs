@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::App;
 use crate::db::{actors, now_ms, posts};
 use crate::error::{Error, Result};
-use crate::service::actors::get_servable;
+use crate::service::actors::servable;
 
 pub fn router() -> Router<App> {
     Router::new()
@@ -86,15 +86,19 @@ async fn webfinger(State(app): State<App>, Query(q): Query<WebfingerQuery>) -> R
             return Err(Error::not_found(format!("{resource} is not on this node")));
         }
     };
-    let row = get_servable(&app, &name).await?;
-    let urls = &app.urls;
-    let doc = json!({
-        "subject": format!("acct:{}", urls.handle(&row.username)),
-        "aliases": [urls.profile(&row.username), urls.actor(&row.username)],
-        "links": [
-            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": urls.profile(&row.username)},
-            {"rel": "self", "type": "application/activity+json", "href": urls.actor(&row.username)},
-        ]
+    let served = servable(&app, &name).await?;
+    let body = served.webfinger_json.get_or_init(|| {
+        let (urls, name) = (&app.urls, &served.row.username);
+        serde_json::to_vec(&json!({
+            "subject": format!("acct:{}", urls.handle(name)),
+            "aliases": [urls.profile(name), urls.actor(name)],
+            "links": [
+                {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": urls.profile(name)},
+                {"rel": "self", "type": "application/activity+json", "href": urls.actor(name)},
+            ]
+        }))
+        .expect("a WebFinger document serializes")
+        .into()
     });
     Ok((
         [
@@ -107,7 +111,7 @@ async fn webfinger(State(app): State<App>, Query(q): Query<WebfingerQuery>) -> R
                 HeaderValue::from_static("*"),
             ),
         ],
-        serde_json::to_string(&doc).map_err(anyhow::Error::from)?,
+        body.clone(),
     )
         .into_response())
 }

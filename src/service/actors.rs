@@ -358,6 +358,7 @@ pub async fn update(app: &App, username: &str, changes: ActorChanges) -> Result<
     let updated = actors::update_profile(&mut tx, row.id, &profile).await?;
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
+    app.local_actors.invalidate_all();
     Ok(updated)
 }
 
@@ -381,7 +382,9 @@ pub async fn suspend(app: &App, username: &str) -> Result<ActorRow> {
             row.username
         )));
     }
-    actors::set_suspended(&app.db, row.id, Some(now_ms())).await
+    let row = actors::set_suspended(&app.db, row.id, Some(now_ms())).await?;
+    app.local_actors.invalidate_all();
+    Ok(row)
 }
 
 pub async fn unsuspend(app: &App, username: &str) -> Result<ActorRow> {
@@ -392,7 +395,9 @@ pub async fn unsuspend(app: &App, username: &str) -> Result<ActorRow> {
             row.username
         )));
     }
-    actors::set_suspended(&app.db, row.id, None).await
+    let row = actors::set_suspended(&app.db, row.id, None).await?;
+    app.local_actors.invalidate_all();
+    Ok(row)
 }
 
 pub async fn delete(app: &App, username: &str) -> Result<ActorRow> {
@@ -406,6 +411,7 @@ pub async fn delete(app: &App, username: &str) -> Result<ActorRow> {
     }
     let deleted = actors::mark_deleted(&mut tx, row.id).await?;
     tx.commit().await?;
+    app.local_actors.invalidate_all();
     app.delivery_wakeup.notify_one();
     Ok(deleted)
 }
@@ -420,6 +426,7 @@ pub async fn rotate_key(app: &App, username: &str) -> Result<ActorRow> {
         actors::set_keys(&mut tx, row.id, &pair.public_key_pem, &pair.private_key_pem).await?;
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
+    app.local_actors.invalidate_all();
     Ok(updated)
 }
 
@@ -446,6 +453,33 @@ pub async fn get_servable(app: &App, username: &str) -> Result<ActorRow> {
         });
     }
     Ok(row)
+}
+
+/// A servable local actor as kept in memory for the hot read routes (its document, WebFinger, its inbox), with
+/// its serialized documents built once.
+pub struct ServedActor {
+    pub row: ActorRow,
+    pub actor_json: std::sync::OnceLock<axum::body::Bytes>,
+    pub webfinger_json: std::sync::OnceLock<axum::body::Bytes>,
+}
+
+/// How long a running server serves a local actor from memory. Changes made through this process (admin API)
+/// apply at once; changes made by the command line, another process, reach it within this time.
+pub const LOCAL_ACTORS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// [`get_servable`] through the in-memory copy. Refusals (404, 410) are not kept: they are read each time.
+pub async fn servable(app: &App, username: &str) -> Result<std::sync::Arc<ServedActor>> {
+    let key = username.to_lowercase();
+    if let Some(hit) = app.local_actors.get(&key) {
+        return Ok(hit);
+    }
+    let served = std::sync::Arc::new(ServedActor {
+        row: get_servable(app, username).await?,
+        actor_json: Default::default(),
+        webfinger_json: Default::default(),
+    });
+    app.local_actors.insert(key, served.clone());
+    Ok(served)
 }
 
 #[cfg(test)]

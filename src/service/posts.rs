@@ -218,12 +218,31 @@ fn inbox_of(a: &ActorRow) -> Option<String> {
 
 /// The wire form of a stored local post.
 pub async fn note_of(app: &App, post: &PostRow, author: &ActorRow) -> Result<Value> {
-    let counts = NoteCounts {
-        replies: posts::count_replies(&app.db, post.id).await?,
-        likes: interactions::count(&app.db, post.id, interactions::LIKE).await?,
-        shares: interactions::count(&app.db, post.id, interactions::ANNOUNCE).await?,
-    };
+    let counts = posts::counts_of(&app.db, &[post.id])
+        .await?
+        .remove(&post.id)
+        .unwrap_or_default();
     Ok(note::local_note(post, &author.ap_id, &app.urls, counts))
+}
+
+/// The wire forms of several posts of one author (an outbox page): the counts of all notes in one statement.
+pub async fn wire_of_many(app: &App, list: &[PostRow], author: &ActorRow) -> Result<Vec<Value>> {
+    let notes: Vec<i64> = list
+        .iter()
+        .filter(|p| p.kind != "Event")
+        .map(|p| p.id)
+        .collect();
+    let counts = posts::counts_of(&app.db, &notes).await?;
+    let mut out = Vec::with_capacity(list.len());
+    for post in list {
+        out.push(if post.kind == "Event" {
+            wire_of(app, post, author).await?
+        } else {
+            let c = counts.get(&post.id).copied().unwrap_or_default();
+            note::local_note(post, &author.ap_id, &app.urls, c)
+        });
+    }
+    Ok(out)
 }
 
 /// The wire form of a stored local post or event (without `@context`).

@@ -45,6 +45,15 @@ macro_rules! on_both_databases {
     )* };
 }
 
+/// How long a running server may take to see a change of a local actor made by the command line: it serves
+/// local actors from memory for `LOCAL_ACTORS_TTL` (1 s).
+pub const LOCAL_ACTOR_PROPAGATION: std::time::Duration = std::time::Duration::from_millis(1_300);
+
+/// Waits until a running server sees a change of a local actor made by the command line.
+pub async fn after_cli_change() {
+    tokio::time::sleep(LOCAL_ACTOR_PROPAGATION).await;
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
