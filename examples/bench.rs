@@ -59,8 +59,8 @@ use site::{DbKind, Env, RssSampler, Site, self_cpu};
 #[derive(Parser, Debug)]
 #[command(about = "Placard benchmarks (see docs/performance.md)")]
 struct Args {
-    /// b1 | b1-dup | b1-replay | b1-cold | b1-apf | b2 | b2-dead | b3 | b4 | db-micro | all (= b4, b1, b1-dup,
-    /// b1-cold, b3, b2)
+    /// b1 | b1-dup | b1-replay | b1-cold | b1-apf | b2 | b2-dead | b2-kill | b2-two | b3 | b4 | db-micro | all
+    /// (= b4, b1, b1-dup, b1-cold, b3, b2)
     bench: String,
     /// sqlite | postgres | both
     #[arg(long, default_value = "sqlite")]
@@ -245,7 +245,7 @@ impl Meter {
     /// server's CPU seconds.
     fn finish(&self, server: &site::Server, r: &mut RunResult) -> f64 {
         let wall = self.t0.elapsed().as_secs_f64();
-        let server_secs = (server.cpu() - self.server0).as_secs_f64();
+        let server_secs = server.cpu().saturating_sub(self.server0).as_secs_f64();
         let s = server_secs / wall;
         let c = (self_cpu() - self.client0).as_secs_f64() / wall;
         let m = (machine_busy() - self.machine0).as_secs_f64() / wall;
@@ -321,6 +321,8 @@ fn main() -> anyhow::Result<()> {
         "b1-cold" => vec!["b1-cold"],
         "b2" => vec!["b2"],
         "b2-dead" => vec!["b2-dead"],
+        "b2-kill" => vec!["b2-kill"],
+        "b2-two" => vec!["b2-two"],
         "b3" => vec!["b3"],
         "b4" => vec!["b4"],
         "db-micro" => vec!["db-micro"],
@@ -328,7 +330,7 @@ fn main() -> anyhow::Result<()> {
         "b1-replay" => vec!["b1-replay"],
         other => {
             bail!(
-                "unknown benchmark {other:?}: b1, b1-dup, b1-replay, b1-cold, b1-apf, b2, b2-dead, b3, b4, db-micro or all"
+                "unknown benchmark {other:?}: b1, b1-dup, b1-replay, b1-cold, b1-apf, b2, b2-dead, b2-kill, b2-two, b3, b4, db-micro or all"
             )
         }
     };
@@ -390,8 +392,10 @@ fn main() -> anyhow::Result<()> {
                         "b1" | "b1-dup" | "b1-cold" | "b1-replay" => {
                             b1_run(&ctx, *db, bench, i == 0).await
                         }
-                        "b2" => b2_run(&ctx, *db, false, i == 0).await,
-                        "b2-dead" => b2_run(&ctx, *db, true, i == 0).await,
+                        "b2" => b2_run(&ctx, *db, Fanout::Plain, i == 0).await,
+                        "b2-dead" => b2_run(&ctx, *db, Fanout::DeadHosts, i == 0).await,
+                        "b2-kill" => b2_run(&ctx, *db, Fanout::KillHalfWay, i == 0).await,
+                        "b2-two" => b2_run(&ctx, *db, Fanout::TwoProcesses, i == 0).await,
                         "b3" => b3_run(&ctx, *db, i == 0).await,
                         "b4" => b4_run(&ctx, *db).await,
                         "db-micro" => micro_run(&ctx, *db).await,
@@ -1069,8 +1073,21 @@ fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
 
-async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::Result<RunResult> {
+/// The variants of B2.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fanout {
+    Plain,
+    /// Every tenth host (`--dead-percent`) accepts connections and never answers.
+    DeadHosts,
+    /// `kill -9` of the server when half the inboxes have the post, then a restart (leases of 5 s).
+    KillHalfWay,
+    /// A second `placard serve` on the same database, on the client core, shares the queue.
+    TwoProcesses,
+}
+
+async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Result<RunResult> {
     let a = &ctx.args;
+    let with_dead = mode == Fanout::DeadHosts;
     let dead = if with_dead {
         a.hosts * a.dead_percent / 100
     } else {
@@ -1090,7 +1107,13 @@ async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::
             li += 1;
         }
     }
-    let site = Site::new(&ctx.env, db).await?;
+    let mut env = ctx.env.clone();
+    if mode == Fanout::KillHalfWay {
+        // The killed process's leases run out after 5 s instead of 60 s.
+        env.extra_config
+            .push_str("\n[delivery]\nlease_seconds = 5\n");
+    }
+    let site = Site::new(&env, db).await?;
     site.cli(&["migrate"])?;
     site.cli(&[
         "actor", "create", "alice", "--kind", "person", "--name", "Alice",
@@ -1104,11 +1127,20 @@ async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::
         t.elapsed().as_secs_f64()
     );
     let mut server = site.serve().await?;
+    let second = if mode == Fanout::TwoProcesses {
+        Some(
+            site.serve_on(&a.client_core, free_port(ctx.env.port))
+                .await?,
+        )
+    } else {
+        None
+    };
     let addr = site.addr();
     let host = format!("localhost:{}", ctx.env.port);
     let mut r = RunResult::default();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = server.rss_kib();
+    let second_cpu0 = second.as_ref().map(|s| s.cpu());
     let sampler = RssSampler::start(server.pid());
     let meter = Meter::start(&server);
     let perf = start_perf(
@@ -1133,8 +1165,44 @@ async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::
         );
     }
     let deadline = t0 + Duration::from_secs(a.fanout_timeout);
+    if mode == Fanout::KillHalfWay {
+        while (sink.total() as usize) < live_followers / 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        server.kill9();
+        let at_kill = sink.total();
+        // What the killed process held: claimed, not recorded. At most these can arrive twice.
+        let pdb = site.db().await?;
+        let (in_flight,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND claimed_by IS NOT NULL",
+        )
+        .fetch_one(&pdb.pool)
+        .await?;
+        let (recorded,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
+                .fetch_one(&pdb.pool)
+                .await?;
+        pdb.pool.close().await;
+        r.set("received by the sink at kill -9", at_kill as f64);
+        r.set("recorded delivered at kill -9", recorded as f64);
+        r.set(
+            "claimed, not recorded at kill -9 (bound on duplicates)",
+            in_flight as f64,
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let restart = Instant::now();
+        server = site.serve().await?;
+        r.set(
+            "restart until ready ms",
+            restart.elapsed().as_secs_f64() * 1000.0,
+        );
+    }
     while (sink.total() as usize) < live_followers && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if mode == Fanout::KillHalfWay {
+        // Everything arrived: wait for any late duplicate.
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let delivered = sink.total() as usize;
     let last = sink.state.last_at.lock().expect("lock").unwrap_or(t0);
@@ -1146,20 +1214,28 @@ async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::
     let peak = sampler.finish();
     let hwm = server.hwm_kib();
     let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid())).map_or(0, |d| d.count());
-    let dups: u32 = sink
-        .state
-        .per_inbox
-        .lock()
-        .expect("lock")
-        .values()
-        .map(|n| n.saturating_sub(1))
-        .sum();
+    let (dups, reached): (u32, usize) = {
+        let per_inbox = sink.state.per_inbox.lock().expect("lock");
+        (
+            per_inbox.values().map(|n| n.saturating_sub(1)).sum(),
+            per_inbox.values().filter(|n| **n > 0).count(),
+        )
+    };
+    if let (Some(s2), Some(c0)) = (&second, second_cpu0) {
+        let secs = (s2.cpu() - c0).as_secs_f64();
+        r.set("second process CPU-seconds", secs);
+        r.set(
+            "deliveries per CPU-second, both processes",
+            delivered as f64 / (server_secs + secs).max(1e-9),
+        );
+    }
     r.set(
         "time to queue (POST answered) ms",
         queued.as_secs_f64() * 1000.0,
     );
     r.set("healthy inboxes", live_followers as f64);
     r.set("delivered to healthy inboxes", delivered as f64);
+    r.set("healthy inboxes reached at least once", reached as f64);
     r.set("duplicate deliveries", dups as f64);
     r.set(
         "delivery rate /s (until the last one)",
@@ -1216,6 +1292,9 @@ async fn b2_run(ctx: &Ctx, db: DbKind, with_dead: bool, first: bool) -> anyhow::
         }
     }
     server.stop();
+    if let Some(mut s2) = second {
+        s2.stop();
+    }
     site.cleanup().await;
     Ok(r)
 }

@@ -83,7 +83,8 @@ pub struct FederationSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliverySettings {
-    /// Deliveries sent at once by this process (0 turns delivery off in this process).
+    /// Deliveries sent at once by this process (0 turns delivery off in this process). Sends are async I/O,
+    /// so this is sized for hosts that answer slowly or never, not for threads.
     pub workers: usize,
     /// Deliveries sent at once to one host, so a slow host cannot hold every worker.
     pub per_host: usize,
@@ -102,7 +103,7 @@ pub struct DeliverySettings {
 impl Default for DeliverySettings {
     fn default() -> Self {
         DeliverySettings {
-            workers: 16,
+            workers: 256,
             per_host: 4,
             retry_hours: 50,
             backoff_seconds: 30,

@@ -137,11 +137,20 @@ impl Site {
 
     /// Starts `taskset -c CORE placard serve` and waits until it answers.
     pub async fn serve(&self) -> anyhow::Result<Server> {
-        let log_path = self.dir.path().join("serve.log");
-        let log = std::fs::File::create(&log_path)?;
+        let core = self.env.server_core.clone();
+        self.serve_on(&core, self.env.port).await
+    }
+
+    /// Starts another `placard serve` on the same site: pinned to `core`, listening on `port`.
+    pub async fn serve_on(&self, core: &str, port: u16) -> anyhow::Result<Server> {
+        let log_path = self.dir.path().join(format!("serve-{port}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let mut cmd = Command::new("taskset");
         cmd.arg("-c")
-            .arg(&self.env.server_core)
+            .arg(core)
             .arg(&self.env.bin)
             .current_dir(self.dir.path())
             .arg("--config")
@@ -156,6 +165,9 @@ impl Site {
                 cmd.env_remove(k);
             }
         }
+        if port != self.env.port {
+            cmd.env("PLACARD_LISTEN", format!("127.0.0.1:{port}"));
+        }
         let child = cmd.spawn().context("spawn taskset placard serve")?;
         let mut server = Server {
             child: Some(child),
@@ -169,12 +181,13 @@ impl Site {
             &[],
             b"",
         );
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = server.child.as_mut().expect("child").try_wait()? {
                 bail!("placard serve exited with {status}:\n{}", server.log());
             }
-            if let Ok((200, _)) = load::once(self.addr(), &ready).await {
+            if let Ok((200, _)) = load::once(addr, &ready).await {
                 break;
             }
             if Instant::now() > deadline {
@@ -273,6 +286,16 @@ impl Server {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Server {
+    /// `kill -9`: no shutdown, no release of claimed rows.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }

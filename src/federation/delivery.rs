@@ -45,11 +45,54 @@ pub async fn queue(
         &serde_json::to_string(activity).map_err(anyhow::Error::from)?,
     )
     .await?;
-    let mut targets: Vec<String> = inboxes.to_vec();
-    targets.sort();
-    targets.dedup();
-    deliveries::enqueue(tx, row_id, &targets).await?;
+    deliveries::enqueue(tx, row_id, &round_robin(inboxes)).await?;
     Ok(())
+}
+
+/// The distinct inboxes, ordered so that consecutive ones are on different hosts (one from each host in
+/// turn). Workers claim in queue order: a claim then spreads over many hosts instead of filling one host's
+/// limit and giving the rest back.
+pub fn round_robin(inboxes: &[String]) -> Vec<String> {
+    let mut sorted: Vec<&String> = inboxes.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut by_host: Vec<(String, std::collections::VecDeque<&String>)> = Vec::new();
+    for inbox in sorted {
+        let host = url::Url::parse(inbox)
+            .map(|u| deliveries::host_of(&u))
+            .unwrap_or_default();
+        match by_host.last_mut() {
+            Some((h, list)) if *h == host => list.push_back(inbox),
+            _ => by_host.push((host, std::collections::VecDeque::from([inbox]))),
+        }
+    }
+    // Sorted URLs keep one host's inboxes together, except where hosts differ only by scheme: merge those.
+    let mut merged: HashMap<String, std::collections::VecDeque<&String>> = HashMap::new();
+    let mut order = Vec::new();
+    for (h, list) in by_host {
+        match merged.get_mut(&h) {
+            Some(l) => l.extend(list),
+            None => {
+                order.push(h.clone());
+                merged.insert(h, list);
+            }
+        }
+    }
+    let mut queues: Vec<_> = order
+        .into_iter()
+        .filter_map(|h| merged.remove(&h))
+        .collect();
+    let mut out = Vec::with_capacity(inboxes.len());
+    while !queues.is_empty() {
+        queues.retain_mut(|q| match q.pop_front() {
+            Some(i) => {
+                out.push(i.clone());
+                true
+            }
+            None => false,
+        });
+    }
+    out
 }
 
 /// What happened to one attempt.
@@ -116,6 +159,71 @@ pub fn backoff(
 /// Payloads shared by the many deliveries of one activity: (signing actor's row id, body).
 type PayloadCache = moka::sync::Cache<i64, Arc<(i64, Vec<u8>)>>;
 
+/// How long a sending actor's row (its key) is reused between sends. A key rotated by this process or the
+/// command line signs from at most this long after.
+pub const SENDER_TTL: Duration = Duration::from_secs(2);
+
+/// What the sends of one process share.
+#[derive(Clone)]
+struct Shared {
+    payloads: PayloadCache,
+    senders: moka::sync::Cache<i64, Arc<ActorRow>>,
+    delivered: Completions,
+}
+
+/// The most completions one statement records.
+const COMPLETION_BATCH: usize = 512;
+
+/// Group commit of successful sends: one `UPDATE … WHERE id IN (…)` for whatever finished meanwhile, instead
+/// of a write transaction per delivery. Each send waits for its row to be written before it frees its slot.
+#[derive(Clone)]
+struct Completions(tokio::sync::mpsc::Sender<(i64, i64, tokio::sync::oneshot::Sender<Result<()>>)>);
+
+impl Completions {
+    fn start(db: db::Db) -> Completions {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(i64, i64, tokio::sync::oneshot::Sender<Result<()>>)>(
+                4 * COMPLETION_BATCH,
+            );
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+            while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+                let done: Vec<_> = std::mem::take(&mut batch);
+                let rows: Vec<(i64, i64)> = done.iter().map(|(id, st, _)| (*id, *st)).collect();
+                let result = deliveries::mark_delivered_many(&db, &rows).await;
+                for (_, _, answer) in done {
+                    let _ = answer.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(crate::error::Error::Unavailable(format!(
+                            "recording deliveries failed: {e}"
+                        ))),
+                    });
+                }
+            }
+        });
+        Completions(tx)
+    }
+
+    async fn delivered(&self, id: i64, status: i64) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let stopped =
+            || crate::error::Error::Unavailable("the delivery recorder has stopped".into());
+        self.0.send((id, status, tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+/// How many sends may be in flight to `host` at once: the configured limit for a host that answered lately,
+/// one for a host we have no recent success of (never seen, or failing), so that a dead host ties up one
+/// send, not `per_host`.
+fn host_limit(app: &App, host: &str, per_host: usize) -> usize {
+    if app.health.recently_succeeded(host) {
+        per_host
+    } else {
+        1
+    }
+}
+
 /// A running set of delivery workers.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -142,10 +250,17 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
     let worker_id = format!("{}-{}", std::process::id(), crate::urls::new_token());
     let lease = Duration::from_secs(settings.lease_seconds);
     let in_flight_per_host: Arc<Mutex<HashMap<String, usize>>> = Default::default();
-    let payloads: PayloadCache = moka::sync::Cache::builder()
-        .max_capacity(256)
-        .time_to_live(Duration::from_secs(300))
-        .build();
+    let shared = Shared {
+        payloads: moka::sync::Cache::builder()
+            .max_capacity(256)
+            .time_to_live(Duration::from_secs(300))
+            .build(),
+        senders: moka::sync::Cache::builder()
+            .max_capacity(1_000)
+            .time_to_live(SENDER_TTL)
+            .build(),
+        delivered: Completions::start(app.db.clone()),
+    };
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut renew = tokio::time::interval(lease / 3);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -163,33 +278,34 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
                 .lock()
                 .expect("lock")
                 .iter()
-                .filter(|(_, n)| **n >= settings.per_host)
+                .filter(|(h, n)| **n >= host_limit(&app, h, settings.per_host))
                 .map(|(h, _)| h.clone())
                 .collect();
             let until = now_ms() + lease.as_millis() as i64;
             match deliveries::claim(&app.db, &worker_id, free as i64, until, &busy).await {
                 Ok(rows) => {
                     claimed_any = !rows.is_empty();
+                    let mut give_back = Vec::new();
                     for row in rows {
                         let host = row.host.clone();
                         let over_limit = {
                             let mut map = in_flight_per_host.lock().expect("lock");
                             let n = map.entry(host.clone()).or_insert(0);
-                            let over = *n >= settings.per_host;
+                            let over = *n >= host_limit(&app, &host, settings.per_host);
                             if !over {
                                 *n += 1;
                             }
                             over
                         };
                         if over_limit {
-                            // Over the host's limit within this batch: give it back at once.
-                            let _ = deliveries::release_one(&app.db, row.id).await;
+                            // Over the host's limit within this batch: given back below.
+                            give_back.push(row.id);
                             continue;
                         }
-                        let (app, per_host, payloads) =
-                            (app.clone(), in_flight_per_host.clone(), payloads.clone());
+                        let (app, per_host, shared) =
+                            (app.clone(), in_flight_per_host.clone(), shared.clone());
                         tasks.spawn(async move {
-                            if let Err(e) = deliver(&app, &row, &payloads).await {
+                            if let Err(e) = deliver(&app, &row, &shared).await {
                                 tracing::warn!(delivery = row.id, error = %e, "delivery bookkeeping failed");
                             }
                             let mut map = per_host.lock().expect("lock");
@@ -200,6 +316,9 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
                                 }
                             }
                         });
+                    }
+                    if !give_back.is_empty() {
+                        let _ = deliveries::release_ids(&app.db, &give_back).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "claiming deliveries failed"),
@@ -244,7 +363,8 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
 }
 
 /// Sends one claimed delivery and records the outcome.
-async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()> {
+async fn deliver(app: &App, row: &Claimed, shared: &Shared) -> Result<()> {
+    let payloads = &shared.payloads;
     let payload = match payloads.get(&row.activity_id) {
         Some(p) => p,
         None => {
@@ -260,18 +380,34 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
         }
     };
     let body = &payload.1;
-    // The actor is read at each send, so that a key rotated meanwhile signs at once.
-    let Some(actor) = db::actors::find_by_id(&app.db, payload.0).await? else {
-        deliveries::mark_failed(&app.db, row.id, None, "the sending actor no longer exists")
-            .await?;
-        return Ok(());
+    // The actor is read again every SENDER_TTL, so that a key rotated meanwhile signs soon.
+    let actor = match shared.senders.get(&payload.0) {
+        Some(a) => a,
+        None => {
+            let Some(actor) = db::actors::find_by_id(&app.db, payload.0).await? else {
+                deliveries::mark_failed(
+                    &app.db,
+                    row.id,
+                    None,
+                    "the sending actor no longer exists",
+                )
+                .await?;
+                return Ok(());
+            };
+            let actor = Arc::new(actor);
+            shared.senders.insert(payload.0, actor.clone());
+            actor
+        }
     };
-    let actor = &actor;
+    let actor = &*actor;
     if app.is_blocked(&row.host).await? {
         deliveries::mark_failed(&app.db, row.id, None, "the domain is blocked").await?;
         return Ok(());
     }
-    if hosts::is_unavailable(&app.db, &row.host).await? {
+    // A host that answered lately is not unavailable: no need to read it.
+    if !app.health.recently_succeeded(&row.host)
+        && hosts::is_unavailable(&app.db, &row.host).await?
+    {
         deliveries::mark_failed(
             &app.db,
             row.id,
@@ -313,7 +449,7 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
     let settings = &app.config.delivery;
     match outcome {
         Outcome::Delivered(s) => {
-            deliveries::mark_delivered(&app.db, row.id, s as i64).await?;
+            shared.delivered.delivered(row.id, s as i64).await?;
             app.health.success(&app.db, &row.host).await?;
         }
         Outcome::GiveUp { status, error } => {
@@ -350,6 +486,11 @@ async fn deliver(app: &App, row: &Claimed, payloads: &PayloadCache) -> Result<()
                 tracing::debug!(inbox = %row.inbox_url, %error, ?delay, "delivery will be retried");
                 deliveries::mark_retry(&app.db, row.id, status.map(i64::from), &error, next)
                     .await?;
+                if status.is_none() {
+                    // The host could not be reached (refused, timed out): its other queued rows would only
+                    // tie up sends the same way. They wait until this one's retry.
+                    deliveries::defer_host(&app.db, &row.host, next).await?;
+                }
             }
         }
     }
