@@ -81,6 +81,30 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 impl Db {
+    /// A subquery of the integers in the JSON array bound at `$n`. Lists of any length go in one parameter, so
+    /// the statement's text (and its prepared form, cached per connection) is the same whatever the length:
+    /// `IN ($1, $2, …)` made a new prepared statement for every length, and SQLite looks each `$N` name up in
+    /// a list as it parses, which is quadratic in the number of parameters.
+    pub fn json_ints(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)::bigint"),
+        }
+    }
+
+    /// A subquery of the strings in the JSON array bound at `$n` (see [`Db::json_ints`]).
+    pub fn json_texts(&self, n: usize) -> String {
+        format!("SELECT value FROM {}", self.json_text_rows(n))
+    }
+
+    /// A table function of the strings in the JSON array bound at `$n`, one row each, in a column `value`.
+    pub fn json_text_rows(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("json_each(${n})"),
+            Backend::Postgres => format!("json_array_elements_text(${n}::json)"),
+        }
+    }
+
     /// Connects (creating a SQLite file when missing). Errors name the `database_url` setting.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         install_default_drivers();

@@ -21,10 +21,10 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::posts::NewPost;
-use crate::db::{Db, now_ms};
+use crate::db::{Backend, Db, now_ms};
 use crate::error::{Error, Result};
 
-/// The most posts one transaction stores. 18 columns each stay well under SQLite's 32,766 parameters.
+/// The most posts one transaction stores.
 pub const MAX_BATCH: usize = 256;
 
 /// How many posts may wait for the writer before new requests wait to hand theirs over.
@@ -106,18 +106,62 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(sql: &mut String, first: usize, n: usize) {
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
+/// A post as one element of the JSON array the batch insert reads (flags as 0/1, as the columns hold them).
+#[derive(serde::Serialize)]
+struct PostJson<'a> {
+    ap_id: &'a str,
+    local: i64,
+    kind: &'a str,
+    author_id: i64,
+    content: &'a str,
+    source: Option<&'a str>,
+    summary: Option<&'a str>,
+    sensitive: i64,
+    visibility: &'a str,
+    in_reply_to: Option<&'a str>,
+    parent_id: Option<i64>,
+    context: Option<&'a str>,
+    url: Option<&'a str>,
+    published_at: i64,
+    to_json: &'a str,
+    cc_json: &'a str,
+    tags_json: &'a str,
+    attachments_json: &'a str,
+}
+
+const POST_COLUMNS: &str = "ap_id, local, kind, author_id, content, source, summary, sensitive, visibility, \
+     in_reply_to, parent_id, context, url, published_at, to_json, cc_json, tags_json, attachments_json";
+
+/// `INSERT INTO posts … SELECT` from the JSON array of [`PostJson`] bound at `$1`.
+fn insert_posts_sql(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let cols: Vec<String> = POST_COLUMNS
+                .split(", ")
+                .map(|c| format!("json_extract(value, '$.{c}')"))
+                .collect();
+            format!(
+                "INSERT INTO posts ({POST_COLUMNS}) SELECT {} FROM json_each($1) WHERE true \
+                 ON CONFLICT (ap_id) DO NOTHING RETURNING ap_id",
+                cols.join(", ")
+            )
         }
-        sql.push('$');
-        sql.push_str(&(first + i).to_string());
+        Backend::Postgres => format!(
+            "INSERT INTO posts ({POST_COLUMNS}) SELECT {POST_COLUMNS} FROM json_to_recordset($1::json) AS t(\
+             ap_id text, local bigint, kind text, author_id bigint, content text, source text, summary text, \
+             sensitive bigint, visibility text, in_reply_to text, parent_id bigint, context text, url text, \
+             published_at bigint, to_json text, cc_json text, tags_json text, attachments_json text) \
+             ON CONFLICT (ap_id) DO NOTHING RETURNING ap_id"
+        ),
     }
 }
 
-/// One transaction for the whole batch; the outcome of each job, in order.
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.into()))
+}
+
+/// One transaction for the whole batch; the outcome of each job, in order. Every list travels as one JSON
+/// parameter, so each statement's text is the same whatever the batch size: prepared once per connection.
 async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
@@ -129,19 +173,17 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
         .collect();
     let mut fresh_ids: HashSet<String> = HashSet::new();
     if !ids.is_empty() {
-        let mut sql = String::from("INSERT INTO received_activities (ap_id, received_at) VALUES ");
-        for i in 0..ids.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
-        sql.push_str(" ON CONFLICT (ap_id) DO NOTHING RETURNING ap_id");
-        let mut q = sqlx::query(&sql);
-        for id in &ids {
-            q = q.bind(*id).bind(now);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
+        let sql = format!(
+            "INSERT INTO received_activities (ap_id, received_at) SELECT value, $2 FROM {} WHERE true \
+             ON CONFLICT (ap_id) DO NOTHING RETURNING ap_id",
+            db.json_text_rows(1)
+        );
+        for row in sqlx::query(&sql)
+            .bind(json(&ids)?)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+        {
             fresh_ids.insert(row.try_get::<String, _>(0)?);
         }
     }
@@ -165,84 +207,70 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
         .collect();
     let mut live_parents = HashSet::new();
     if !parents.is_empty() {
-        let mut sql = String::from("SELECT id FROM posts WHERE id IN (");
-        placeholders(&mut sql, 1, parents.len());
-        sql.push(')');
-        let mut q = sqlx::query(&sql);
-        for p in &parents {
-            q = q.bind(*p);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
+        let sql = format!("SELECT id FROM posts WHERE id IN ({})", db.json_ints(1));
+        for row in sqlx::query(&sql)
+            .bind(json(&parents)?)
+            .fetch_all(&mut *tx)
+            .await?
+        {
             live_parents.insert(row.try_get::<i64, _>(0)?);
         }
     }
 
     // 3. The posts. One with an id already stored is left as it is.
-    let rows: Vec<&NewPost> = jobs
+    let rows: Vec<PostJson> = jobs
         .iter()
         .zip(&wanted)
         .filter(|(_, w)| **w)
-        .map(|(j, _)| &j.post)
+        .map(|(j, _)| {
+            let p = &j.post;
+            PostJson {
+                ap_id: &p.ap_id,
+                local: p.local as i64,
+                kind: &p.kind,
+                author_id: p.author_id,
+                content: &p.content,
+                source: p.source.as_deref(),
+                summary: p.summary.as_deref(),
+                sensitive: p.sensitive as i64,
+                visibility: &p.visibility,
+                in_reply_to: p.in_reply_to.as_deref(),
+                parent_id: p.parent_id.filter(|id| live_parents.contains(id)),
+                context: p.context.as_deref(),
+                url: p.url.as_deref(),
+                published_at: p.published_at,
+                to_json: &p.to_json,
+                cc_json: &p.cc_json,
+                tags_json: &p.tags_json,
+                attachments_json: &p.attachments_json,
+            }
+        })
         .collect();
     let mut inserted: HashSet<String> = HashSet::new();
     if !rows.is_empty() {
-        const COLS: usize = 18;
-        let mut sql = String::from(
-            "INSERT INTO posts (ap_id, local, kind, author_id, content, source, summary, sensitive, visibility, \
-             in_reply_to, parent_id, context, url, published_at, to_json, cc_json, tags_json, attachments_json) VALUES ",
-        );
-        for i in 0..rows.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            placeholders(&mut sql, i * COLS + 1, COLS);
-            sql.push(')');
-        }
-        sql.push_str(" ON CONFLICT (ap_id) DO NOTHING RETURNING ap_id");
-        let mut q = sqlx::query(&sql);
-        for p in &rows {
-            let parent = p.parent_id.filter(|id| live_parents.contains(id));
-            q = q
-                .bind(&p.ap_id)
-                .bind(p.local as i64)
-                .bind(&p.kind)
-                .bind(p.author_id)
-                .bind(&p.content)
-                .bind(&p.source)
-                .bind(&p.summary)
-                .bind(p.sensitive as i64)
-                .bind(&p.visibility)
-                .bind(&p.in_reply_to)
-                .bind(parent)
-                .bind(&p.context)
-                .bind(&p.url)
-                .bind(p.published_at)
-                .bind(&p.to_json)
-                .bind(&p.cc_json)
-                .bind(&p.tags_json)
-                .bind(&p.attachments_json);
-        }
-        for row in q.fetch_all(&mut *tx).await? {
+        for row in sqlx::query(&insert_posts_sql(db.backend))
+            .bind(json(&rows)?)
+            .fetch_all(&mut *tx)
+            .await?
+        {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
     }
 
     // 4. Replies stored before their parent: link them under the posts stored now (one statement).
     if !inserted.is_empty() {
-        let mut sql = String::from(
+        let sql = format!(
             "UPDATE posts SET \
              parent_id = (SELECT p.id FROM posts p WHERE p.ap_id = posts.in_reply_to), \
              context = (SELECT p.context FROM posts p WHERE p.ap_id = posts.in_reply_to) \
-             WHERE parent_id IS NULL AND in_reply_to IN (",
+             WHERE parent_id IS NULL AND in_reply_to IN ({})",
+            db.json_texts(1)
         );
-        placeholders(&mut sql, 1, inserted.len());
-        sql.push(')');
-        let mut q = sqlx::query(&sql);
-        for id in &inserted {
-            q = q.bind(id.as_str());
-        }
-        q.execute(&mut *tx).await?;
+        let list: Vec<&str> = inserted.iter().map(String::as_str).collect();
+        sqlx::query(&sql)
+            .bind(json(&list)?)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
 
