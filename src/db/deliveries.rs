@@ -23,59 +23,60 @@ pub fn host_of(url: &url::Url) -> String {
 }
 
 /// Queues an activity to each inbox (inside the caller's transaction), in the given order. Duplicates are
-/// ignored. Multi-row statements of [`ENQUEUE_CHUNK`] rows: on PostgreSQL a fan-out's cost was round trips.
+/// ignored. One statement, the inboxes in one JSON parameter: on PostgreSQL a fan-out's cost was round trips,
+/// and multi-row `VALUES` lists made SQLite look up thousands of `$N` names.
 pub async fn enqueue(
     tx: &mut sqlx::AnyConnection,
     activity_id: i64,
     inboxes: &[String],
 ) -> Result<usize> {
-    let now = now_ms();
-    let rows: Vec<(&String, String)> = inboxes
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        i: &'a str,
+        h: String,
+    }
+    let rows: Vec<Row> = inboxes
         .iter()
         .filter_map(|inbox| match url::Url::parse(inbox) {
-            Ok(url) => Some((inbox, host_of(&url))),
+            Ok(url) => Some(Row {
+                i: inbox,
+                h: host_of(&url),
+            }),
             Err(_) => {
                 tracing::warn!(%inbox, "not queueing a delivery to an invalid inbox URL");
                 None
             }
         })
         .collect();
-    let mut n = 0;
-    for chunk in rows.chunks(ENQUEUE_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO deliveries (activity_id, inbox_url, host, next_attempt_at, created_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let b = 5 * i;
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            ));
-        }
-        sql.push_str(" ON CONFLICT (activity_id, inbox_url) DO NOTHING");
-        let mut q = sqlx::query(&sql);
-        for (inbox, host) in chunk {
-            q = q
-                .bind(activity_id)
-                .bind(*inbox)
-                .bind(host)
-                .bind(now)
-                .bind(now);
-        }
-        n += q.execute(&mut *tx).await?.rows_affected() as usize;
+    if rows.is_empty() {
+        return Ok(0);
     }
-    Ok(n)
+    // Rows are inserted (and so numbered, and claimed) in the order of the array.
+    let source = match Backend::of(tx) {
+        Backend::Sqlite => {
+            "SELECT $1, json_extract(value, '$.i'), json_extract(value, '$.h'), $3, $4 FROM json_each($2) \
+             WHERE true ORDER BY key"
+        }
+        Backend::Postgres => {
+            "SELECT $1, t.i, t.h, $3, $4 FROM ROWS FROM (json_to_recordset($2::json) AS (i text, h text)) \
+             WITH ORDINALITY AS t(i, h, n) ORDER BY t.n"
+        }
+    };
+    let sql = format!(
+        "INSERT INTO deliveries (activity_id, inbox_url, host, next_attempt_at, created_at) {source} \
+         ON CONFLICT (activity_id, inbox_url) DO NOTHING"
+    );
+    let now = now_ms();
+    let json = serde_json::to_string(&rows).map_err(|e| crate::error::Error::Internal(e.into()))?;
+    Ok(sqlx::query(&sql)
+        .bind(activity_id)
+        .bind(json)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize)
 }
-
-/// Rows per statement when queueing (5 parameters each, well under SQLite's 32,766).
-pub const ENQUEUE_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Claimed {
@@ -96,36 +97,28 @@ pub async fn claim(
     busy_hosts: &[String],
 ) -> Result<Vec<Claimed>> {
     let now = now_ms();
-    // $1..$4 are fixed; the excluded hosts follow as $5.., the limit last.
-    let mut exclude = String::new();
-    for i in 0..busy_hosts.len() {
-        exclude.push_str(if i == 0 { " AND host NOT IN (" } else { ", " });
-        exclude.push_str(&format!("${}", 5 + i));
-    }
-    if !busy_hosts.is_empty() {
-        exclude.push(')');
-    }
-    let limit_param = 5 + busy_hosts.len();
     let lock = match db.backend {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    // The busy hosts are one JSON parameter: one statement text, whatever their number.
     let sql = format!(
         "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
          SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 \
-         AND (claimed_until IS NULL OR claimed_until < $4){exclude} \
-         ORDER BY next_attempt_at, id LIMIT ${limit_param}{lock}) \
-         RETURNING id, activity_id, inbox_url, host, attempts, created_at"
+         AND (claimed_until IS NULL OR claimed_until < $4) AND host NOT IN ({}) \
+         ORDER BY next_attempt_at, id LIMIT $6{lock}) \
+         RETURNING id, activity_id, inbox_url, host, attempts, created_at",
+        db.json_texts(5)
     );
-    let mut q = sqlx::query_as::<_, Claimed>(&sql)
+    Ok(sqlx::query_as::<_, Claimed>(&sql)
         .bind(worker)
         .bind(lease_until)
         .bind(now)
-        .bind(now);
-    for h in busy_hosts {
-        q = q.bind(h);
-    }
-    Ok(q.bind(limit).fetch_all(&db.pool).await?)
+        .bind(now)
+        .bind(json_list(busy_hosts)?)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// The JSON and signing actor of an activity.
@@ -219,30 +212,24 @@ pub async fn mark_delivered_many(db: &Db, rows: &[(i64, i64)]) -> Result<()> {
     statuses.dedup();
     for status in statuses {
         let ids: Vec<i64> = rows.iter().filter(|r| r.1 == status).map(|r| r.0).collect();
-        let mut sql = String::from(
+        let sql = format!(
             "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = $1, \
-             last_error = NULL, done_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id IN (",
+             last_error = NULL, done_at = $2, claimed_by = NULL, claimed_until = NULL WHERE id IN ({})",
+            db.json_ints(3)
         );
-        push_list(&mut sql, 3, ids.len());
-        sql.push(')');
-        let mut q = sqlx::query(&sql).bind(status).bind(now);
-        for id in ids {
-            q = q.bind(id);
-        }
-        q.execute(&db.pool).await?;
+        sqlx::query(&sql)
+            .bind(status)
+            .bind(now)
+            .bind(json_list(&ids)?)
+            .execute(&db.pool)
+            .await?;
     }
     Ok(())
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn push_list(sql: &mut String, first: usize, n: usize) {
-    for i in 0..n {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('$');
-        sql.push_str(&(first + i).to_string());
-    }
+/// A list as the JSON array [`Db::json_ints`] and [`Db::json_texts`] read.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String> {
+    serde_json::to_string(items).map_err(|e| crate::error::Error::Internal(e.into()))
 }
 
 /// Pushes the unclaimed pending rows of a host that could not be reached to `next_attempt_at` (not sooner
@@ -266,15 +253,14 @@ pub async fn release_ids(db: &Db, ids: &[i64]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let mut sql =
-        String::from("UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE id IN (");
-    push_list(&mut sql, 1, ids.len());
-    sql.push(')');
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    q.execute(&db.pool).await?;
+    let sql = format!(
+        "UPDATE deliveries SET claimed_by = NULL, claimed_until = NULL WHERE id IN ({})",
+        db.json_ints(1)
+    );
+    sqlx::query(&sql)
+        .bind(json_list(ids)?)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 

@@ -37,6 +37,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend of an open connection (for functions that run inside a caller's transaction).
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
     pub fn from_url(url: &str) -> std::result::Result<Backend, String> {
         if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)

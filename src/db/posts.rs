@@ -264,29 +264,19 @@ pub async fn counts_of(
     if ids.is_empty() {
         return Ok(counts);
     }
-    let list = |first: usize| {
-        (0..ids.len())
-            .map(|i| format!("${}", first + i))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let n = ids.len();
+    // The ids are one JSON parameter, read twice: one statement text whatever the page's length.
     let sql = format!(
         "SELECT parent_id AS post_id, 'reply' AS what, COUNT(*) AS n FROM posts \
          WHERE parent_id IN ({}) AND deleted_at IS NULL AND visibility IN ('public', 'unlisted') \
          GROUP BY parent_id \
          UNION ALL \
          SELECT post_id, kind AS what, COUNT(*) AS n FROM interactions \
-         WHERE post_id IN ({}) AND kind IN (${}, ${}) GROUP BY post_id, kind",
-        list(1),
-        list(n + 1),
-        2 * n + 1,
-        2 * n + 2
+         WHERE post_id IN ({}) AND kind IN ($3, $4) GROUP BY post_id, kind",
+        db.json_ints(1),
+        db.json_ints(2)
     );
-    let mut q = sqlx::query(&sql);
-    for id in ids.iter().chain(ids) {
-        q = q.bind(*id);
-    }
+    let list = serde_json::to_string(ids).map_err(|e| crate::error::Error::Internal(e.into()))?;
+    let q = sqlx::query(&sql).bind(list.clone()).bind(list);
     for row in q.bind(LIKE).bind(ANNOUNCE).fetch_all(&db.pool).await? {
         let id: i64 = row.try_get(0)?;
         let what: String = row.try_get(1)?;
