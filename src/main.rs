@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's malloc. Measured on B1 (docs/performance.md): glibc's allocator was 17% of the
 /// request path (`malloc_consolidate`, `unlink_chunk` on the large buffers of batched statements), and its
-/// per-thread arenas (one per SQLite connection thread) kept the peak after the load.
+/// per-thread arenas (one per SQLite connection thread) kept the peak after the load. Built with `no_thp`:
+/// with transparent huge pages its arenas made the idle heap 14.7 MiB instead of 4.7 MiB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
