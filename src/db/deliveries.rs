@@ -6,7 +6,7 @@
 
 use sqlx::FromRow;
 
-use super::{Backend, Db, now_ms};
+use super::{Backend, Db, json_param, now_ms};
 use crate::error::Result;
 
 pub const PENDING: &str = "pending";
@@ -67,10 +67,9 @@ pub async fn enqueue(
          ON CONFLICT (activity_id, inbox_url) DO NOTHING"
     );
     let now = now_ms();
-    let json = serde_json::to_string(&rows).map_err(|e| crate::error::Error::Internal(e.into()))?;
     Ok(sqlx::query(&sql)
         .bind(activity_id)
-        .bind(json)
+        .bind(json_param(&rows)?)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -115,7 +114,7 @@ pub async fn claim(
         .bind(lease_until)
         .bind(now)
         .bind(now)
-        .bind(json_list(busy_hosts)?)
+        .bind(json_param(busy_hosts)?)
         .bind(limit)
         .fetch_all(&db.pool)
         .await?)
@@ -220,16 +219,11 @@ pub async fn mark_delivered_many(db: &Db, rows: &[(i64, i64)]) -> Result<()> {
         sqlx::query(&sql)
             .bind(status)
             .bind(now)
-            .bind(json_list(&ids)?)
+            .bind(json_param(&ids)?)
             .execute(&db.pool)
             .await?;
     }
     Ok(())
-}
-
-/// A list as the JSON array [`Db::json_ints`] and [`Db::json_texts`] read.
-fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String> {
-    serde_json::to_string(items).map_err(|e| crate::error::Error::Internal(e.into()))
 }
 
 /// Pushes the unclaimed pending rows of a host that could not be reached to `next_attempt_at` (not sooner
@@ -258,7 +252,7 @@ pub async fn release_ids(db: &Db, ids: &[i64]) -> Result<()> {
         db.json_ints(1)
     );
     sqlx::query(&sql)
-        .bind(json_list(ids)?)
+        .bind(json_param(ids)?)
         .execute(&db.pool)
         .await?;
     Ok(())

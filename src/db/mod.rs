@@ -89,8 +89,14 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A list (or any value) as the JSON text bound to the parameter of [`Db::json_ints`], [`Db::json_texts`],
+/// [`Db::json_text_rows`] and the batch inserts that read a JSON array.
+pub fn json_param<T: serde::Serialize + ?Sized>(value: &T) -> crate::error::Result<String> {
+    serde_json::to_string(value).map_err(|e| crate::error::Error::Internal(e.into()))
+}
+
 impl Db {
-    /// A subquery of the integers in the JSON array bound at `$n`. Lists of any length go in one parameter, so
+    /// A subquery of the integers in the JSON array bound at `$n` (bind [`json_param`] of the list). Lists of any length go in one parameter, so
     /// the statement's text (and its prepared form, cached per connection) is the same whatever the length:
     /// `IN ($1, $2, …)` made a new prepared statement for every length, and SQLite looks each `$N` name up in
     /// a list as it parses, which is quadratic in the number of parameters.

@@ -275,7 +275,7 @@ pub async fn counts_of(
         db.json_ints(1),
         db.json_ints(2)
     );
-    let list = serde_json::to_string(ids).map_err(|e| crate::error::Error::Internal(e.into()))?;
+    let list = crate::db::json_param(ids)?;
     let q = sqlx::query(&sql).bind(list.clone()).bind(list);
     for row in q.bind(LIKE).bind(ANNOUNCE).fetch_all(&db.pool).await? {
         let id: i64 = row.try_get(0)?;

@@ -21,7 +21,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::posts::NewPost;
-use crate::db::{Backend, Db, now_ms};
+use crate::db::{Backend, Db, json_param, now_ms};
 use crate::error::{Error, Result};
 
 /// The most posts one transaction stores.
@@ -132,8 +132,19 @@ struct PostJson<'a> {
 const POST_COLUMNS: &str = "ap_id, local, kind, author_id, content, source, summary, sensitive, visibility, \
      in_reply_to, parent_id, context, url, published_at, to_json, cc_json, tags_json, attachments_json";
 
-/// `INSERT INTO posts … SELECT` from the JSON array of [`PostJson`] bound at `$1`.
-fn insert_posts_sql(backend: Backend) -> String {
+/// `INSERT INTO posts … SELECT` from the JSON array of [`PostJson`] bound at `$1`, built once per backend.
+fn insert_posts_sql(backend: Backend) -> &'static str {
+    static SQLITE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| build_insert_posts_sql(Backend::Sqlite));
+    static POSTGRES: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| build_insert_posts_sql(Backend::Postgres));
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
+fn build_insert_posts_sql(backend: Backend) -> String {
     match backend {
         Backend::Sqlite => {
             let cols: Vec<String> = POST_COLUMNS
@@ -156,10 +167,6 @@ fn insert_posts_sql(backend: Backend) -> String {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(e.into()))
-}
-
 /// One transaction for the whole batch; the outcome of each job, in order. Every list travels as one JSON
 /// parameter, so each statement's text is the same whatever the batch size: prepared once per connection.
 async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
@@ -179,7 +186,7 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
             db.json_text_rows(1)
         );
         for row in sqlx::query(&sql)
-            .bind(json(&ids)?)
+            .bind(json_param(&ids)?)
             .bind(now)
             .fetch_all(&mut *tx)
             .await?
@@ -209,7 +216,7 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
     if !parents.is_empty() {
         let sql = format!("SELECT id FROM posts WHERE id IN ({})", db.json_ints(1));
         for row in sqlx::query(&sql)
-            .bind(json(&parents)?)
+            .bind(json_param(&parents)?)
             .fetch_all(&mut *tx)
             .await?
         {
@@ -248,8 +255,8 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
         .collect();
     let mut inserted: HashSet<String> = HashSet::new();
     if !rows.is_empty() {
-        for row in sqlx::query(&insert_posts_sql(db.backend))
-            .bind(json(&rows)?)
+        for row in sqlx::query(insert_posts_sql(db.backend))
+            .bind(json_param(&rows)?)
             .fetch_all(&mut *tx)
             .await?
         {
@@ -268,7 +275,7 @@ async fn write(db: &Db, jobs: &[Job]) -> Result<Vec<Stored>> {
         );
         let list: Vec<&str> = inserted.iter().map(String::as_str).collect();
         sqlx::query(&sql)
-            .bind(json(&list)?)
+            .bind(json_param(&list)?)
             .execute(&mut *tx)
             .await?;
     }
