@@ -40,6 +40,8 @@ pub struct AppInner {
     pub health: federation::health::HostHealth,
     /// Servable local actors by lower-case username, for [`service::actors::LOCAL_ACTORS_TTL`].
     pub local_actors: moka::sync::Cache<String, Arc<service::actors::ServedActor>>,
+    /// Serialized post and outbox documents, for [`service::served::SERVED_TTL`].
+    pub served: service::served::Served,
     /// The group-commit writer of remote posts (the inbox's hottest write).
     pub writer: federation::writer::PostWriter,
     /// Ids of activities this process accepted lately: a re-delivery is answered without a database read.
@@ -95,6 +97,7 @@ impl App {
             keys: Default::default(),
             health: Default::default(),
             writer: Default::default(),
+            served: Default::default(),
             local_actors: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(service::actors::LOCAL_ACTORS_TTL)

@@ -1390,3 +1390,103 @@ async fn every_admin_route_needs_the_token(site: Site) {
 }
 
 on_both_databases!(every_admin_route_needs_the_token);
+
+// ---------------------------------------------------------------------------------------------------------
+// Documents kept in memory follow this process's changes at once
+// ---------------------------------------------------------------------------------------------------------
+
+/// The path of one of our ids.
+fn path_of(id: &str) -> String {
+    reqwest::Url::parse(id)
+        .expect("an id is a URL")
+        .path()
+        .to_string()
+}
+
+/// A post's JSON and the outbox's first page are kept in memory (`service::served`); every change made
+/// through the server (edit, like, boost, a new post, a deletion) shows in the very next GET, with no wait.
+async fn served_documents_follow_changes_at_once(site: Site) {
+    site.cli_ok(&["actor", "create", "alice", "--kind", "person"]);
+    site.cli_ok(&["actor", "create", "bob", "--kind", "person"]);
+    let server = site.serve().await;
+    let post = |text: &str| {
+        server
+            .admin(Method::POST, "/actors/alice/posts")
+            .json(&json!({ "text": text }))
+    };
+    let (status, first) = send(post("First words")).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let id = first["id"].as_str().unwrap().to_string();
+    let outbox = "/users/alice/outbox?page=1";
+    // Read twice, so the second answer comes from memory.
+    for _ in 0..2 {
+        let note = server.get_json(&path_of(&id), AP).await;
+        assert!(
+            note["content"].as_str().unwrap().contains("First words"),
+            "{note}"
+        );
+        assert_eq!(note["likes"]["totalItems"], 0, "{note}");
+        assert_eq!(
+            server.get_json(outbox, AP).await["orderedItems"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    let (status, body) = send(
+        server
+            .admin(Method::PATCH, "/posts")
+            .json(&json!({ "id": id, "text": "Second thoughts" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let note = server.get_json(&path_of(&id), AP).await;
+    assert!(
+        note["content"]
+            .as_str()
+            .unwrap()
+            .contains("Second thoughts"),
+        "{note}"
+    );
+    let page = server.get_json(outbox, AP).await;
+    assert!(page.to_string().contains("Second thoughts"), "{page}");
+
+    for (action, count) in [("like", "likes"), ("boost", "shares")] {
+        let (status, body) = send(
+            server
+                .admin(Method::POST, &format!("/actors/bob/{action}"))
+                .json(&json!({ "post": id })),
+        )
+        .await;
+        assert!(status.is_success(), "{action}: {status} {body}");
+        let note = server.get_json(&path_of(&id), AP).await;
+        assert_eq!(note[count]["totalItems"], 1, "after {action}: {note}");
+        let page = server.get_json(outbox, AP).await;
+        assert_eq!(
+            page["orderedItems"][0]["object"][count]["totalItems"], 1,
+            "{page}"
+        );
+    }
+
+    let (status, second) = send(post("Another post")).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let page = server.get_json(outbox, AP).await;
+    assert_eq!(page["orderedItems"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["totalItems"], 2, "{page}");
+
+    let (status, body) = send(
+        server
+            .admin(Method::DELETE, "/posts")
+            .json(&json!({ "id": id })),
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    let gone = server.get(&path_of(&id), AP).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let page = server.get_json(outbox, AP).await;
+    assert_eq!(page["orderedItems"].as_array().unwrap().len(), 1, "{page}");
+    assert!(!page.to_string().contains("Second thoughts"), "{page}");
+}
+on_both_databases!(served_documents_follow_changes_at_once);

@@ -148,9 +148,14 @@ async fn outbox(
     Query(q): Query<PageQuery>,
 ) -> Result<Response> {
     let row = &servable(&app, &name).await?.row;
+    let page = page_number(&q)?;
+    if let Some(body) = app.served.outbox(row.id, page.unwrap_or(0)) {
+        return Ok(super::activity_json_bytes(body));
+    }
+    let built_at = app.served.generation();
     let total = posts::count_public_by_author(&app.db, row.id).await?;
     let id = app.urls.outbox(&row.username);
-    let doc = match page_number(&q)? {
+    let doc = match page {
         None => ordered_collection(&id, total),
         Some(page) => {
             let mut items = Vec::new();
@@ -166,7 +171,12 @@ async fn outbox(
             ordered_collection_page(&id, page, total, items)
         }
     };
-    Ok(ActivityJson(doc).into_response())
+    let body: axum::body::Bytes = serde_json::to_vec(&doc)
+        .map_err(anyhow::Error::from)?
+        .into();
+    app.served
+        .put_outbox(row.id, page.unwrap_or(0), built_at, body.clone());
+    Ok(super::activity_json_bytes(body))
 }
 
 async fn followers(

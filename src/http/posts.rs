@@ -88,8 +88,16 @@ async fn post_doc(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Resul
     if let Some(id) = object_id(&app, &uri, "").strip_suffix(".ics") {
         return super::feeds::event_ics(&app, id).await;
     }
-    let post = public_post(&app, &object_id(&app, &uri, "")).await?;
-    match wants(&headers) {
+    let id = object_id(&app, &uri, "");
+    let wanted = wants(&headers);
+    if wanted == Wants::ActivityJson
+        && let Some(body) = app.served.post(&id)
+    {
+        return Ok(super::activity_json_bytes(body));
+    }
+    let built_at = app.served.generation();
+    let post = public_post(&app, &id).await?;
+    match wanted {
         Wants::ActivityJson => {
             let (doc, _) = object_of(&app, &post).await?;
             let doc = if post.kind == "Event" {
@@ -97,7 +105,11 @@ async fn post_doc(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Resul
             } else {
                 with_context(doc)
             };
-            Ok(ActivityJson(doc).into_response())
+            let body: axum::body::Bytes = serde_json::to_vec(&doc)
+                .map_err(anyhow::Error::from)?
+                .into();
+            app.served.put_post(&id, built_at, body.clone());
+            Ok(super::activity_json_bytes(body))
         }
         Wants::Html if post.kind == "Event" => {
             Ok(super::feeds::event_page(&app, &post).await?.into_response())

@@ -359,6 +359,7 @@ pub async fn update(app: &App, username: &str, changes: ActorChanges) -> Result<
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
     app.local_actors.invalidate_all();
+    app.served.clear();
     Ok(updated)
 }
 
@@ -384,6 +385,7 @@ pub async fn suspend(app: &App, username: &str) -> Result<ActorRow> {
     }
     let row = actors::set_suspended(&app.db, row.id, Some(now_ms())).await?;
     app.local_actors.invalidate_all();
+    app.served.clear();
     Ok(row)
 }
 
@@ -397,6 +399,7 @@ pub async fn unsuspend(app: &App, username: &str) -> Result<ActorRow> {
     }
     let row = actors::set_suspended(&app.db, row.id, None).await?;
     app.local_actors.invalidate_all();
+    app.served.clear();
     Ok(row)
 }
 
@@ -412,6 +415,7 @@ pub async fn delete(app: &App, username: &str) -> Result<ActorRow> {
     let deleted = actors::mark_deleted(&mut tx, row.id).await?;
     tx.commit().await?;
     app.local_actors.invalidate_all();
+    app.served.clear();
     app.delivery_wakeup.notify_one();
     Ok(deleted)
 }
@@ -427,6 +431,7 @@ pub async fn rotate_key(app: &App, username: &str) -> Result<ActorRow> {
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
     app.local_actors.invalidate_all();
+    app.served.clear();
     Ok(updated)
 }
 

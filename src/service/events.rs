@@ -245,6 +245,7 @@ pub async fn create(app: &App, username: &str, input: EventInput) -> Result<(Pos
     let inboxes = follows::follower_inboxes(&mut tx, author.id).await?;
     delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
     Ok((post, event))
 }
@@ -331,6 +332,7 @@ async fn apply(
     let inboxes = follows::follower_inboxes(&mut tx, author.id).await?;
     delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
     if app.config.events.follow_up_notes
         && let Some(text) =

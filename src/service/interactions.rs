@@ -107,6 +107,7 @@ pub async fn add(app: &App, kind: Kind, username: &str, post_url: &str) -> Resul
     let targets = inboxes(&mut tx, kind, &me, &author).await?;
     delivery::queue(&mut tx, &me, &activity, &targets).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
     Ok(id)
 }
@@ -128,6 +129,7 @@ pub async fn remove(app: &App, kind: Kind, username: &str, post_url: &str) -> Re
     let targets = inboxes(&mut tx, kind, &me, &author).await?;
     delivery::queue(&mut tx, &me, &activity, &targets).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
     Ok(())
 }

@@ -8,3 +8,4 @@ pub mod follows;
 pub mod interactions;
 pub mod moderation;
 pub mod posts;
+pub mod served;

@@ -93,6 +93,7 @@ pub async fn remove_post(app: &App, id: &str) -> Result<String> {
     let mut tx = app.db.begin_write().await?;
     posts::mark_deleted(&mut tx, post.id).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     Ok(post.ap_id)
 }
 

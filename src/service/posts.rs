@@ -175,6 +175,7 @@ pub async fn resolve_post(app: &App, id: &str, budget: &Budget) -> Result<PostRo
         posts::adopt_orphans(&mut tx, row).await?;
     }
     tx.commit().await?;
+    app.served.changed(&note.id, note.in_reply_to.as_deref());
     posts::find_by_ap_id(&app.db, id)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("stored post {id} vanished")))
@@ -364,6 +365,7 @@ pub async fn create(app: &App, username: &str, new: NewLocalPost) -> Result<Post
     let inboxes = recipients(&mut tx, &author, &named_actors).await?;
     delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     app.delivery_wakeup.notify_one();
     Ok(post)
 }
@@ -466,6 +468,8 @@ pub async fn edit(app: &App, id: &str, edit: PostEdit) -> Result<PostRow> {
     let inboxes = recipients(&mut tx, &author, &targets).await?;
     delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
     tx.commit().await?;
+    app.served
+        .changed(&updated.ap_id, updated.in_reply_to.as_deref());
     app.delivery_wakeup.notify_one();
     Ok(updated)
 }
@@ -481,6 +485,7 @@ pub async fn delete(app: &App, id: &str) -> Result<PostRow> {
     let inboxes = recipients(&mut tx, &author, &targets).await?;
     delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     app.delivery_wakeup.notify_one();
     Ok(post)
 }

@@ -172,7 +172,10 @@ async fn store(
     };
     let Some(event) = event else {
         // Posts go through the group-commit writer, which records the activity id in the same transaction.
-        app.writer.store(&app.db, inc.id.clone(), new).await?;
+        let stored = app.writer.store(&app.db, inc.id.clone(), new).await?;
+        if matches!(stored, crate::federation::writer::Stored::New) {
+            app.served.changed(&note.id, note.in_reply_to.as_deref());
+        }
         return Ok(());
     };
     let Some(mut tx) = inc.begin(app).await? else {
@@ -184,6 +187,7 @@ async fn store(
         events::upsert(&mut tx, &event_row(row.id, event)).await?;
     }
     tx.commit().await?;
+    app.served.changed(&note.id, note.in_reply_to.as_deref());
     Ok(())
 }
 

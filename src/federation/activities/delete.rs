@@ -41,6 +41,8 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     if object_id == inc.actor.ap_id {
         actors::delete_remote(&app.db, inc.actor.id).await?;
         app.keys.remote.invalidate(&inc.actor.public_key_id);
+        // Its replies, likes and boosts of our posts went with it.
+        app.served.clear();
         return Ok(());
     }
     let Some(post) = posts::find_by_ap_id(&app.db, &object_id).await? else {
@@ -57,5 +59,6 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
     };
     posts::mark_deleted(&mut tx, post.id).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     Ok(())
 }

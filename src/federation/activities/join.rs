@@ -58,6 +58,7 @@ pub async fn receive_join(app: &App, inc: &Incoming<'_>) -> Result<()> {
         .await?;
     }
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
     Ok(())
 }
@@ -76,6 +77,7 @@ pub async fn leave(app: &App, inc: &Incoming<'_>, event_id: &str) -> Result<()> 
     };
     events::remove_participant(&mut tx, post.id, inc.actor.id).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     Ok(())
 }
 

@@ -29,5 +29,6 @@ pub async fn interact(app: &App, inc: &Incoming<'_>, kind: &str) -> Result<()> {
     };
     interactions::add(&mut tx, &id, kind, inc.actor.id, post.id).await?;
     tx.commit().await?;
+    app.served.changed(&post.ap_id, None);
     Ok(())
 }

@@ -59,9 +59,19 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
             let Some(mut tx) = inc.begin(app).await? else {
                 return Ok(());
             };
-            interactions::remove(&mut tx, kind, &inner_id, inc.actor.id, post.map(|p| p.id))
-                .await?;
+            interactions::remove(
+                &mut tx,
+                kind,
+                &inner_id,
+                inc.actor.id,
+                post.as_ref().map(|p| p.id),
+            )
+            .await?;
             tx.commit().await?;
+            match &post {
+                Some(p) => app.served.changed(&p.ap_id, None),
+                None => app.served.clear(),
+            }
             Ok(())
         }
         Some("Join") => super::join::undo_join(app, inc, inner).await,
@@ -89,5 +99,7 @@ async fn undo_by_id(app: &App, inc: &Incoming<'_>, id: &str) -> Result<()> {
         interactions::remove(&mut tx, kind, id, inc.actor.id, None).await?;
     }
     tx.commit().await?;
+    // Which post the like or boost was of is not known here.
+    app.served.clear();
     Ok(())
 }

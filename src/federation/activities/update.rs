@@ -112,5 +112,6 @@ pub async fn receive(app: &App, inc: &Incoming<'_>) -> Result<()> {
         crate::db::events::upsert(&mut tx, &super::create::event_row(post.id, e)).await?;
     }
     tx.commit().await?;
+    app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     Ok(())
 }
