@@ -24,7 +24,8 @@
 //!   side-by-side.
 //! - **b2**: one post to 10,000 followers on 1,000 hosts (loopback listeners answering 202, no shared
 //!   inboxes): time to queue, delivery rate, memory. **b2-dead**: the same with 10% of the hosts never
-//!   answering.
+//!   answering. **b2-kill**: `kill -9` half way, then a restart. **b2-two**: two servers share the queue.
+//! - **b12**: b1's timed load while b2's post fans out (memory with both, and a minute after).
 //! - **b3**: GET host-meta (a static baseline), actor, WebFinger, a post, the first outbox page.
 //! - **b4**: RSS one minute after start (`--idle-secs`).
 //! - **db-micro**: what one sqlx round trip costs on this machine (in this process, on the generator's core).
@@ -59,7 +60,7 @@ use site::{DbKind, Env, RssSampler, Site, self_cpu};
 #[derive(Parser, Debug)]
 #[command(about = "Placard benchmarks (see docs/performance.md)")]
 struct Args {
-    /// b1 | b1-dup | b1-replay | b1-cold | b1-apf | b2 | b2-dead | b2-kill | b2-two | b3 | b4 | db-micro | all
+    /// b1 | b1-dup | b1-replay | b1-cold | b1-apf | b2 | b2-dead | b2-kill | b2-two | b12 | b3 | b4 | db-micro | all
     /// (= b4, b1, b1-dup, b1-cold, b3, b2)
     bench: String,
     /// sqlite | postgres | both
@@ -323,6 +324,7 @@ fn main() -> anyhow::Result<()> {
         "b2-dead" => vec!["b2-dead"],
         "b2-kill" => vec!["b2-kill"],
         "b2-two" => vec!["b2-two"],
+        "b12" => vec!["b12"],
         "b3" => vec!["b3"],
         "b4" => vec!["b4"],
         "db-micro" => vec!["db-micro"],
@@ -330,7 +332,7 @@ fn main() -> anyhow::Result<()> {
         "b1-replay" => vec!["b1-replay"],
         other => {
             bail!(
-                "unknown benchmark {other:?}: b1, b1-dup, b1-replay, b1-cold, b1-apf, b2, b2-dead, b2-kill, b2-two, b3, b4, db-micro or all"
+                "unknown benchmark {other:?}: b1, b1-dup, b1-replay, b1-cold, b1-apf, b2, b2-dead, b2-kill, b2-two, b12, b3, b4, db-micro or all"
             )
         }
     };
@@ -396,6 +398,7 @@ fn main() -> anyhow::Result<()> {
                         "b2-dead" => b2_run(&ctx, *db, Fanout::DeadHosts, i == 0).await,
                         "b2-kill" => b2_run(&ctx, *db, Fanout::KillHalfWay, i == 0).await,
                         "b2-two" => b2_run(&ctx, *db, Fanout::TwoProcesses, i == 0).await,
+                        "b12" => b2_run(&ctx, *db, Fanout::WithInbox, i == 0).await,
                         "b3" => b3_run(&ctx, *db, i == 0).await,
                         "b4" => b4_run(&ctx, *db).await,
                         "db-micro" => micro_run(&ctx, *db).await,
@@ -531,7 +534,10 @@ async fn prepare_b1(ctx: &mut Ctx, benches: &[&str]) -> anyhow::Result<()> {
     };
     let n_or_0 = |yes: bool, n: usize| if yes { n } else { 0 };
     let warm: Vec<Activity> = warm_actors.iter().map(|w| f.create(w)).collect();
-    let timed = round_robin(&mut f, n_or_0(wants("b1") || wants("b1-apf"), a.requests));
+    let timed = round_robin(
+        &mut f,
+        n_or_0(wants("b1") || wants("b1-apf") || wants("b12"), a.requests),
+    );
     let seed = round_robin(
         &mut f,
         n_or_0(wants("b1-dup") || wants("b1-replay"), a.requests / 2),
@@ -562,7 +568,7 @@ async fn prepare_b1(ctx: &mut Ctx, benches: &[&str]) -> anyhow::Result<()> {
         (vec![], vec![])
     };
     let warm = remote::sign_all(&remote, &inbox, &warm);
-    let timed = if wants("b1") {
+    let timed = if wants("b1") || wants("b12") {
         remote::sign_all(&remote, &inbox, &timed)
     } else {
         vec![]
@@ -1083,6 +1089,8 @@ enum Fanout {
     KillHalfWay,
     /// A second `placard serve` on the same database, on the client core, shares the queue.
     TwoProcesses,
+    /// B1's timed load (after its warm-up) runs while the post fans out; then a minute of rest, for memory.
+    WithInbox,
 }
 
 async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Result<RunResult> {
@@ -1113,11 +1121,18 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
         env.extra_config
             .push_str("\n[delivery]\nlease_seconds = 5\n");
     }
-    let site = Site::new(&env, db).await?;
-    site.cli(&["migrate"])?;
-    site.cli(&[
-        "actor", "create", "alice", "--kind", "person", "--name", "Alice",
-    ])?;
+    let with_inbox = mode == Fanout::WithInbox;
+    let site = if with_inbox {
+        // B1's site: alice and the post its replies answer.
+        setup_site(ctx, db).await?
+    } else {
+        let site = Site::new(&env, db).await?;
+        site.cli(&["migrate"])?;
+        site.cli(&[
+            "actor", "create", "alice", "--kind", "person", "--name", "Alice",
+        ])?;
+        site
+    };
     let t = Instant::now();
     let live_followers = insert_followers(&site, &ports, a.followers).await?;
     println!(
@@ -1138,6 +1153,29 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
     let addr = site.addr();
     let host = format!("localhost:{}", ctx.env.port);
     let mut r = RunResult::default();
+    if with_inbox {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        r.set(
+            "RSS MiB before the inbox warm-up",
+            server.rss_kib() as f64 / 1024.0,
+        );
+        let sets = ctx.sets.as_ref().expect("prepared");
+        let w = drive(
+            addr,
+            a.connections,
+            Work::List(sets.warm.clone()),
+            Duration::from_secs(120),
+        )
+        .await;
+        if w.ok() != sets.warm.len() {
+            bail!(
+                "warm-up: {} of {} accepted ({})",
+                w.ok(),
+                w.total(),
+                w.failures()
+            );
+        }
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = server.rss_kib();
     let second_cpu0 = second.as_ref().map(|s| s.cpu());
@@ -1154,6 +1192,15 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
         "/api/admin/actors/alice/posts",
         &serde_json::json!({"text": "Big demonstration tomorrow at ten, station square. Please share!"}),
     );
+    let inbox_load = with_inbox.then(|| {
+        let sets = ctx.sets.as_ref().expect("prepared");
+        tokio::spawn(drive(
+            addr,
+            a.connections,
+            Work::List(sets.timed.clone()),
+            Duration::from_secs(900),
+        ))
+    });
     let t0 = Instant::now();
     let (status, body) = load::once(addr, &req).await?;
     let queued = t0.elapsed();
@@ -1206,6 +1253,12 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
     }
     let delivered = sink.total() as usize;
     let last = sink.state.last_at.lock().expect("lock").unwrap_or(t0);
+    if let Some(load) = inbox_load {
+        let out = load.await?;
+        r.set("B1 accepted (2xx) /s, during the fan-out", out.ok_per_sec());
+        r.set("B1 p99 ms", out.percentile_ms(99.0));
+        r.set("B1 non-2xx", (out.total() - out.ok()) as f64);
+    }
     let span = last.saturating_duration_since(t0).as_secs_f64();
     stop_perf(perf);
     let server_secs = meter.finish(&server, &mut r);
@@ -1254,6 +1307,14 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
         (hwm.max(peak) as f64 - idle as f64) / 1024.0,
     );
     r.set("server open fds after delivery", fds as f64);
+    if with_inbox {
+        // Back near idle within a minute (issue 6, B4)?
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        r.set(
+            "RSS MiB 60 s after the load",
+            server.rss_kib() as f64 / 1024.0,
+        );
+    }
     if delivered < live_followers {
         r.note(format!(
             "only {delivered} of {live_followers} healthy inboxes reached within {} s",
