@@ -459,8 +459,63 @@ async fn counts_in_one_statement(site: Site) {
     assert!(posts::counts_of(&db, &[]).await.unwrap().is_empty());
 }
 
+/// An event's coordinates, on one connection, first absent then present: the same statement must store both
+/// (sqlx's `Any` driver once prepared it with the NULL typed `float4`, and PostgreSQL then refused every real
+/// latitude), and read back exactly what was stored.
+async fn event_coordinates_null_then_set(site: Site) {
+    let db = Db::connect(&site.database_url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let author = remote_actor(&db, "mz").await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let places = [
+        None,
+        Some((51.4285, -0.1313)),
+        None,
+        Some((-33.868_820_000_000_1, 151.209_295_5)),
+        Some((0.1 + 0.2, f64::MIN_POSITIVE)),
+    ];
+    for (i, place) in places.iter().enumerate() {
+        let mut n = note(author, &format!("event{i}"), None, None);
+        n.kind = "Event".into();
+        let post = posts::insert(&mut conn, &n).await.unwrap().unwrap();
+        let row = placard::db::events::EventRow {
+            post_id: post.id,
+            name: format!("Event {i}"),
+            description: String::new(),
+            start_at: now_ms(),
+            end_at: None,
+            timezone: "UTC".into(),
+            location_name: None,
+            address: None,
+            latitude: place.map(|p| p.0),
+            longitude: place.map(|p| p.1),
+            status: "confirmed".into(),
+            join_mode: "free".into(),
+            banner_url: None,
+            sequence: 0,
+            participant_count: 0,
+        };
+        let stored = placard::db::events::upsert(&mut conn, &row)
+            .await
+            .unwrap_or_else(|e| panic!("event {i} at {place:?}: {e}"));
+        assert_eq!(
+            (stored.latitude, stored.longitude),
+            (row.latitude, row.longitude)
+        );
+        let read = placard::db::events::find(&db, post.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (read.latitude, read.longitude),
+            (row.latitude, row.longitude)
+        );
+    }
+}
+
 on_both_databases!(
     post_writer_group_commit,
     fanout_queue_and_bookkeeping,
     counts_in_one_statement,
+    event_coordinates_null_then_set,
 );

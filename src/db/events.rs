@@ -32,7 +32,8 @@ pub async fn upsert(tx: &mut sqlx::AnyConnection, e: &EventRow) -> Result<EventR
     Ok(sqlx::query_as::<_, EventRow>(
         "INSERT INTO events (post_id, name, description, start_at, end_at, timezone, location_name, address, \
          latitude, longitude, status, join_mode, banner_url, sequence, participant_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS DOUBLE PRECISION), CAST($10 AS DOUBLE PRECISION), \
+         $11, $12, $13, $14, $15) \
          ON CONFLICT (post_id) DO UPDATE SET name = excluded.name, description = excluded.description, \
          start_at = excluded.start_at, end_at = excluded.end_at, timezone = excluded.timezone, \
          location_name = excluded.location_name, address = excluded.address, latitude = excluded.latitude, \
@@ -49,8 +50,12 @@ pub async fn upsert(tx: &mut sqlx::AnyConnection, e: &EventRow) -> Result<EventR
     .bind(&e.timezone)
     .bind(&e.location_name)
     .bind(&e.address)
-    .bind(e.latitude)
-    .bind(e.longitude)
+    // The coordinates travel as text: sqlx 0.8.6's `Any` driver sends a NULL `f64` to PostgreSQL as a
+    // `float4` (`any/arguments.rs` swaps Real and Double), so a statement first prepared with a NULL
+    // latitude then refused every real one ("incorrect binary data format in bind parameter 9"). Rust
+    // prints an `f64` in the shortest form that reads back to the same value, on both databases.
+    .bind(e.latitude.map(|v| v.to_string()))
+    .bind(e.longitude.map(|v| v.to_string()))
     .bind(&e.status)
     .bind(&e.join_mode)
     .bind(&e.banner_url)
