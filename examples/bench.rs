@@ -656,6 +656,31 @@ async fn count_remote_posts(site: &Site) -> anyhow::Result<i64> {
     Ok(n)
 }
 
+/// B1's warm-up: one request from each of its senders, so that their keys are fetched and cached. Every one
+/// must be accepted.
+async fn warm_up(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    sets: &B1Sets,
+) -> anyhow::Result<load::Outcome> {
+    let w = drive(
+        addr,
+        conns,
+        Work::List(sets.warm.clone()),
+        Duration::from_secs(120),
+    )
+    .await;
+    if w.ok() != sets.warm.len() {
+        bail!(
+            "warm-up: {} of {} accepted ({})",
+            w.ok(),
+            w.total(),
+            w.failures()
+        );
+    }
+    Ok(w)
+}
+
 async fn b1_run(ctx: &Ctx, db: DbKind, bench: &str, first: bool) -> anyhow::Result<RunResult> {
     let sets = ctx.sets.as_ref().expect("prepared");
     let remote = ctx.remote.as_ref().expect("prepared");
@@ -667,22 +692,9 @@ async fn b1_run(ctx: &Ctx, db: DbKind, bench: &str, first: bool) -> anyhow::Resu
     remote.reset_counts();
     let mut committed_before = 0usize;
     if bench != "b1-cold" {
-        let w = drive(
-            addr,
-            conns,
-            Work::List(sets.warm.clone()),
-            Duration::from_secs(120),
-        )
-        .await;
-        if w.ok() != sets.warm.len() {
-            bail!(
-                "warm-up: {} of {} accepted ({})\n{}",
-                w.ok(),
-                w.total(),
-                w.failures(),
-                server.log()
-            );
-        }
+        let w = warm_up(addr, conns, sets)
+            .await
+            .with_context(|| server.log())?;
         let f = remote.fetches(&sets.warm_actors);
         if f.iter().any(|&n| n != 1) {
             r.note(format!(
@@ -1159,22 +1171,7 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
             "RSS MiB before the inbox warm-up",
             server.rss_kib() as f64 / 1024.0,
         );
-        let sets = ctx.sets.as_ref().expect("prepared");
-        let w = drive(
-            addr,
-            a.connections,
-            Work::List(sets.warm.clone()),
-            Duration::from_secs(120),
-        )
-        .await;
-        if w.ok() != sets.warm.len() {
-            bail!(
-                "warm-up: {} of {} accepted ({})",
-                w.ok(),
-                w.total(),
-                w.failures()
-            );
-        }
+        warm_up(addr, a.connections, ctx.sets.as_ref().expect("prepared")).await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = server.rss_kib();

@@ -50,12 +50,8 @@ pub async fn upsert(tx: &mut sqlx::AnyConnection, e: &EventRow) -> Result<EventR
     .bind(&e.timezone)
     .bind(&e.location_name)
     .bind(&e.address)
-    // The coordinates travel as text: sqlx 0.8.6's `Any` driver sends a NULL `f64` to PostgreSQL as a
-    // `float4` (`any/arguments.rs` swaps Real and Double), so a statement first prepared with a NULL
-    // latitude then refused every real one ("incorrect binary data format in bind parameter 9"). Rust
-    // prints an `f64` in the shortest form that reads back to the same value, on both databases.
-    .bind(e.latitude.map(|v| v.to_string()))
-    .bind(e.longitude.map(|v| v.to_string()))
+    .bind(super::f64_param(e.latitude))
+    .bind(super::f64_param(e.longitude))
     .bind(&e.status)
     .bind(&e.join_mode)
     .bind(&e.banner_url)

@@ -95,6 +95,14 @@ pub fn json_param<T: serde::Serialize + ?Sized>(value: &T) -> crate::error::Resu
     serde_json::to_string(value).map_err(|e| crate::error::Error::Internal(e.into()))
 }
 
+/// An optional `f64` as the text to bind where the SQL says `CAST($n AS DOUBLE PRECISION)`. sqlx 0.8.6's `Any`
+/// driver sends a NULL `f64` to PostgreSQL typed `float4` (`any/arguments.rs` swaps Real and Double), so a
+/// statement first prepared with a NULL then refused every real value ("incorrect binary data format in bind
+/// parameter N"). Rust prints an `f64` in the shortest form that reads back to the same value.
+pub fn f64_param(v: Option<f64>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
 impl Db {
     /// A subquery of the integers in the JSON array bound at `$n` (bind [`json_param`] of the list). Lists of any length go in one parameter, so
     /// the statement's text (and its prepared form, cached per connection) is the same whatever the length:

@@ -171,9 +171,7 @@ async fn outbox(
             ordered_collection_page(&id, page, total, items)
         }
     };
-    let body: axum::body::Bytes = serde_json::to_vec(&doc)
-        .map_err(anyhow::Error::from)?
-        .into();
+    let body = super::serialized(&doc)?;
     app.served
         .put_outbox(row.id, page.unwrap_or(0), built_at, body.clone());
     Ok(super::activity_json_bytes(body))

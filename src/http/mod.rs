@@ -100,6 +100,11 @@ impl<T: Serialize> IntoResponse for ActivityJson<T> {
     }
 }
 
+/// An ActivityStreams document serialized, to keep in memory and serve with [`activity_json_bytes`].
+pub fn serialized<T: Serialize>(doc: &T) -> crate::error::Result<axum::body::Bytes> {
+    Ok(serde_json::to_vec(doc).map_err(anyhow::Error::from)?.into())
+}
+
 /// An ActivityStreams document already serialized (one kept in memory).
 pub fn activity_json_bytes(body: axum::body::Bytes) -> Response {
     (

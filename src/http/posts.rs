@@ -105,9 +105,7 @@ async fn post_doc(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Resul
             } else {
                 with_context(doc)
             };
-            let body: axum::body::Bytes = serde_json::to_vec(&doc)
-                .map_err(anyhow::Error::from)?
-                .into();
+            let body = super::serialized(&doc)?;
             app.served.put_post(&id, built_at, body.clone());
             Ok(super::activity_json_bytes(body))
         }

@@ -358,8 +358,7 @@ pub async fn update(app: &App, username: &str, changes: ActorChanges) -> Result<
     let updated = actors::update_profile(&mut tx, row.id, &profile).await?;
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
-    app.local_actors.invalidate_all();
-    app.served.clear();
+    local_actor_changed(app);
     Ok(updated)
 }
 
@@ -384,8 +383,7 @@ pub async fn suspend(app: &App, username: &str) -> Result<ActorRow> {
         )));
     }
     let row = actors::set_suspended(&app.db, row.id, Some(now_ms())).await?;
-    app.local_actors.invalidate_all();
-    app.served.clear();
+    local_actor_changed(app);
     Ok(row)
 }
 
@@ -398,8 +396,7 @@ pub async fn unsuspend(app: &App, username: &str) -> Result<ActorRow> {
         )));
     }
     let row = actors::set_suspended(&app.db, row.id, None).await?;
-    app.local_actors.invalidate_all();
-    app.served.clear();
+    local_actor_changed(app);
     Ok(row)
 }
 
@@ -414,8 +411,7 @@ pub async fn delete(app: &App, username: &str) -> Result<ActorRow> {
     }
     let deleted = actors::mark_deleted(&mut tx, row.id).await?;
     tx.commit().await?;
-    app.local_actors.invalidate_all();
-    app.served.clear();
+    local_actor_changed(app);
     app.delivery_wakeup.notify_one();
     Ok(deleted)
 }
@@ -430,8 +426,7 @@ pub async fn rotate_key(app: &App, username: &str) -> Result<ActorRow> {
         actors::set_keys(&mut tx, row.id, &pair.public_key_pem, &pair.private_key_pem).await?;
     announce_profile(app, &mut tx, &updated).await?;
     tx.commit().await?;
-    app.local_actors.invalidate_all();
-    app.served.clear();
+    local_actor_changed(app);
     Ok(updated)
 }
 
@@ -471,6 +466,13 @@ pub struct ServedActor {
 /// How long a running server serves a local actor from memory. Changes made through this process (admin API)
 /// apply at once; changes made by the command line, another process, reach it within this time.
 pub const LOCAL_ACTORS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A local actor row changed (profile, key, suspension, deletion): drop every in-memory copy built from it,
+/// the actor documents and the post and outbox documents that name it.
+fn local_actor_changed(app: &App) {
+    app.local_actors.invalidate_all();
+    app.served.clear();
+}
 
 /// [`get_servable`] through the in-memory copy. Refusals (404, 410) are not kept: they are read each time.
 pub async fn servable(app: &App, username: &str) -> Result<std::sync::Arc<ServedActor>> {
