@@ -383,6 +383,132 @@ async fn fanout_queue_and_bookkeeping(site: Site) {
     assert_eq!(next.len() as i64, 1_140 - 20 - deferred);
 }
 
+/// Claimed rows are not due again before their lease ends (so claims do not walk past the rows in flight),
+/// given-back rows are due at once, and a host held back keeps its rows out of every claim until it is
+/// released, which leaves rows retried meanwhile alone.
+async fn claimed_and_held_rows_leave_the_due_range(site: Site) {
+    let db = db_of(&site).await;
+    let actor = remote_actor(&db, "holder").await;
+    let mut tx = db.begin_write().await.unwrap();
+    let activity = placard::db::activities::insert(
+        &mut tx,
+        "https://example.test/act/held",
+        actor,
+        "Create",
+        None,
+        "{}",
+    )
+    .await
+    .unwrap();
+    let inboxes: Vec<String> = (0..300)
+        .map(|i| format!("http://h{}.test:{}/users/u{i}/inbox", i % 10, 9000 + i % 10))
+        .collect();
+    let ordered = placard::federation::delivery::round_robin(&inboxes);
+    deliveries::enqueue(&mut tx, activity, &ordered)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let due_now = |db: Db| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $1",
+        )
+        .bind(now_ms())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+
+    // 50 claimed: due at the lease's end, the other 250 still due.
+    let until = now_ms() + 60_000;
+    let first = deliveries::claim(&db, "w1", 50, until, &[]).await.unwrap();
+    assert_eq!(first.len(), 50);
+    let at_lease: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM deliveries WHERE claimed_by = 'w1' AND next_attempt_at = $1",
+    )
+    .bind(until)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(at_lease, 50);
+    assert_eq!(due_now(db.clone()).await, 250);
+    // Renewing moves the due time with the lease.
+    let until2 = until + 30_000;
+    deliveries::renew_leases(&db, "w1", until2).await.unwrap();
+    let renewed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM deliveries WHERE claimed_by = 'w1' AND next_attempt_at = $1 AND claimed_until = $1",
+    )
+    .bind(until2)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(renewed, 50);
+    // 10 given back: due again at once.
+    let back: Vec<i64> = first[..10].iter().map(|c| c.id).collect();
+    deliveries::release_ids(&db, &back).await.unwrap();
+    assert_eq!(due_now(db.clone()).await, 260);
+    // A lease that ended (a crashed worker): its row is due and claimable by another.
+    let lapsed = deliveries::claim(&db, "crashed", 1, now_ms() - 1, &[])
+        .await
+        .unwrap();
+    assert_eq!(lapsed.len(), 1);
+    let retaken = deliveries::claim(&db, "w2", 300, until, &[]).await.unwrap();
+    assert!(retaken.iter().any(|c| c.id == lapsed[0].id));
+    assert_eq!(retaken.len(), 260, "every due row, none of w1's 40");
+    deliveries::release(&db, "w2").await.unwrap();
+    assert_eq!(due_now(db.clone()).await, 260);
+
+    // Hold back two hosts: their unclaimed pending rows only; w1's claimed rows keep their lease.
+    let (h0, h1) = ("h0.test:9000".to_string(), "h1.test:9001".to_string());
+    let unclaimed_of = |db: Db, host: String| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM deliveries WHERE host = $1 AND state = 'pending' AND claimed_by IS NULL",
+        )
+        .bind(host)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+    let (u0, u1) = (
+        unclaimed_of(db.clone(), h0.clone()).await,
+        unclaimed_of(db.clone(), h1.clone()).await,
+    );
+    let hold = now_ms() + 10_000;
+    let held = deliveries::park_hosts(&db, &[h0.clone(), h1.clone()], hold)
+        .await
+        .unwrap() as i64;
+    assert_eq!(held, u0 + u1);
+    assert_eq!(due_now(db.clone()).await, 260 - held);
+    // One of h0's held rows fails meanwhile and waits for its retry.
+    let retry_id: i64 = sqlx::query_scalar(
+        "SELECT MIN(id) FROM deliveries WHERE host = $1 AND claimed_by IS NULL AND state = 'pending'",
+    )
+    .bind(&h0)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let retry_at = now_ms() + 3_600_000;
+    deliveries::mark_retry(&db, retry_id, Some(503), "answered 503", retry_at)
+        .await
+        .unwrap();
+    let claimed = deliveries::claim(&db, "w3", 300, until, &[]).await.unwrap();
+    assert_eq!(claimed.len() as i64, 260 - held);
+    assert!(claimed.iter().all(|c| c.host != h0 && c.host != h1));
+    // h0 answers: its held rows are due at once, the retried one is not, h1 stays held.
+    let released = deliveries::unpark_host(&db, &h0, hold).await.unwrap() as i64;
+    assert_eq!(released, u0 - 1);
+    let after = deliveries::claim(&db, "w4", 300, until, &[]).await.unwrap();
+    assert_eq!(after.len() as i64, u0 - 1);
+    assert!(after.iter().all(|c| c.host == h0 && c.id != retry_id));
+    let retry_due: i64 = sqlx::query_scalar("SELECT next_attempt_at FROM deliveries WHERE id = $1")
+        .bind(retry_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(retry_due, retry_at);
+    assert_eq!(unclaimed_of(db.clone(), h1.clone()).await, u1);
+    assert_eq!(due_now(db.clone()).await, 0);
+}
+
 /// The counts of several posts in one statement equal the counts read one by one.
 async fn counts_in_one_statement(site: Site) {
     let db = db_of(&site).await;
@@ -517,5 +643,6 @@ on_both_databases!(
     post_writer_group_commit,
     fanout_queue_and_bookkeeping,
     counts_in_one_statement,
+    claimed_and_held_rows_leave_the_due_range,
     event_coordinates_null_then_set,
 );

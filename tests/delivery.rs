@@ -340,6 +340,70 @@ async fn slow_host_does_not_delay_others(site: Site) {
     assert_eq!(slow.max_in_flight("/inbox"), 2, "the limit was used");
 }
 
+/// A host that holds a send without answering has its other due rows held back (out of the way of every
+/// claim), and they go out as soon as that send finishes, not when the hold ends.
+async fn stuck_host_rows_wait_until_it_answers(site: Site) {
+    append_settings(
+        &site,
+        &SETTINGS.replace("[delivery]\n", "[delivery]\nper_host = 1\n"),
+    );
+    create_actors(&site, &["alice"]);
+    let server = site.serve().await;
+    let slow = FakeRemote::start().await;
+    slow.add_actor("sam");
+    follow(&server, &slow, "sam", "alice").await;
+    slow.set_reply("/inbox", Reply::status(202).delay(Duration::from_secs(6)));
+
+    let start = Instant::now();
+    let mut ids = vec![];
+    for i in 0..3 {
+        ids.push(post_api(&server, "alice", &format!("Stuck news {i}")).await);
+    }
+    // The first send hangs for 6 s; after 2 s without progress (checked every second) the other two rows are
+    // held back by 10 s.
+    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(start.elapsed())).await;
+    let db = site.db().await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM deliveries WHERE host = $1 AND state = 'pending' AND claimed_by IS NULL \
+         AND next_attempt_at > $2",
+    )
+    .bind(slow.host())
+    .bind(now_ms + 5_000)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let in_flight: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM deliveries WHERE host = $1 AND state = 'pending' AND claimed_by IS NOT NULL",
+    )
+    .bind(slow.host())
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (held, in_flight),
+        (2, 1),
+        "(held back, in flight) 4.5 s into a 6 s send\n{}",
+        server.log()
+    );
+    // The host answers at once from now on: when the hanging send finishes (at 6 s) the held rows are due at
+    // once, well before their hold (at least 12 s from the start) ends.
+    slow.set_reply("/inbox", Reply::status(202));
+    for id in &ids {
+        wait_for_creates(&slow, id, 1).await;
+    }
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the held-back rows went out {took:?} after the posts\n{}",
+        server.log()
+    );
+    assert_eq!(slow.max_in_flight("/inbox"), 1, "per_host is 1");
+}
+
 /// `kill -9` loses no delivery: one in flight at the kill, one pending retry while its host is down, and one
 /// queued with the command line while no server runs are all delivered once the server is back.
 async fn deliveries_survive_kill9(site: Site) {
@@ -461,6 +525,7 @@ on_both_databases!(
     post_reaches_each_server_once_signed,
     failures_are_retried_or_given_up,
     slow_host_does_not_delay_others,
+    stuck_host_rows_wait_until_it_answers,
     deliveries_survive_kill9,
     sigterm_drains_within_grace,
 );

@@ -224,6 +224,78 @@ fn host_limit(app: &App, host: &str, per_host: usize) -> usize {
     }
 }
 
+/// How long a host may have sends in flight without one finishing before its other due rows are held back.
+const STUCK_AFTER: Duration = Duration::from_secs(2);
+/// How long such rows are held back at a time (again while the host stays stuck; at once released when a
+/// send to it finishes).
+const PARK_FOR: Duration = Duration::from_secs(10);
+
+/// The sends in flight to one host.
+struct Slot {
+    in_flight: usize,
+    /// When a send to this host last started from none in flight, or last finished.
+    progress: std::time::Instant,
+}
+
+/// What the dispatcher and its sends know of the hosts being sent to.
+#[derive(Default)]
+struct Hosts {
+    slots: HashMap<String, Slot>,
+    /// Hosts whose due rows are held back, with the due time they were moved to.
+    parked: HashMap<String, i64>,
+}
+
+impl Hosts {
+    /// Takes a slot for a send to `host` unless it is at `limit`.
+    fn take(&mut self, host: &str, limit: usize) -> bool {
+        let slot = self.slots.entry(host.to_string()).or_insert(Slot {
+            in_flight: 0,
+            progress: std::time::Instant::now(),
+        });
+        if slot.in_flight >= limit {
+            return false;
+        }
+        if slot.in_flight == 0 {
+            slot.progress = std::time::Instant::now();
+        }
+        slot.in_flight += 1;
+        true
+    }
+
+    /// Frees a slot of `host`; returns the due time its rows were held back to, if they were.
+    fn done(&mut self, host: &str) -> Option<i64> {
+        if let Some(slot) = self.slots.get_mut(host) {
+            slot.in_flight -= 1;
+            slot.progress = std::time::Instant::now();
+            if slot.in_flight == 0 {
+                self.slots.remove(host);
+            }
+        }
+        self.parked.remove(host)
+    }
+
+    /// The hosts with sends in flight and none finished for [`STUCK_AFTER`] whose rows are not held back
+    /// for at least half of [`PARK_FOR`] more; they are recorded as held back until `until`.
+    fn park_stuck(&mut self, now: i64, until: i64) -> Vec<String> {
+        let stuck: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(h, s)| {
+                s.progress.elapsed() >= STUCK_AFTER
+                    && self
+                        .parked
+                        .get(*h)
+                        .is_none_or(|u| *u - now < PARK_FOR.as_millis() as i64 / 2)
+            })
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in &stuck {
+            self.parked.insert(h.clone(), until);
+        }
+        stuck
+    }
+}
+
 /// A running set of delivery workers.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -249,7 +321,7 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
     let settings = app.config.delivery.clone();
     let worker_id = format!("{}-{}", std::process::id(), crate::urls::new_token());
     let lease = Duration::from_secs(settings.lease_seconds);
-    let in_flight_per_host: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+    let hosts: Arc<Mutex<Hosts>> = Default::default();
     let shared = Shared {
         payloads: moka::sync::Cache::builder()
             .max_capacity(256)
@@ -264,21 +336,26 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut renew = tokio::time::interval(lease / 3);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut park_check = tokio::time::interval(Duration::from_secs(1));
+    park_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(worker = %worker_id, workers = settings.workers, per_host = settings.per_host, "delivery started");
 
     loop {
         if *stopped.borrow() {
             break;
         }
+        // Every send that finished frees its worker before the claim (one claim for all of them).
+        while tasks.try_join_next().is_some() {}
         // Claim what fits: free workers, hosts not at their limit.
         let free = settings.workers.saturating_sub(tasks.len());
         let mut claimed_any = false;
         if free > 0 {
-            let busy: Vec<String> = in_flight_per_host
+            let busy: Vec<String> = hosts
                 .lock()
                 .expect("lock")
+                .slots
                 .iter()
-                .filter(|(h, n)| **n >= host_limit(&app, h, settings.per_host))
+                .filter(|(h, s)| s.in_flight >= host_limit(&app, h, settings.per_host))
                 .map(|(h, _)| h.clone())
                 .collect();
             let until = now_ms() + lease.as_millis() as i64;
@@ -288,32 +365,24 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
                     let mut give_back = Vec::new();
                     for row in rows {
                         let host = row.host.clone();
-                        let over_limit = {
-                            let mut map = in_flight_per_host.lock().expect("lock");
-                            let n = map.entry(host.clone()).or_insert(0);
-                            let over = *n >= host_limit(&app, &host, settings.per_host);
-                            if !over {
-                                *n += 1;
-                            }
-                            over
-                        };
-                        if over_limit {
+                        let limit = host_limit(&app, &host, settings.per_host);
+                        if !hosts.lock().expect("lock").take(&host, limit) {
                             // Over the host's limit within this batch: given back below.
                             give_back.push(row.id);
                             continue;
                         }
-                        let (app, per_host, shared) =
-                            (app.clone(), in_flight_per_host.clone(), shared.clone());
+                        let (app, hosts, shared) = (app.clone(), hosts.clone(), shared.clone());
                         tasks.spawn(async move {
                             if let Err(e) = deliver(&app, &row, &shared).await {
                                 tracing::warn!(delivery = row.id, error = %e, "delivery bookkeeping failed");
                             }
-                            let mut map = per_host.lock().expect("lock");
-                            if let Some(n) = map.get_mut(&host) {
-                                *n -= 1;
-                                if *n == 0 {
-                                    map.remove(&host);
-                                }
+                            let parked = hosts.lock().expect("lock").done(&host);
+                            // The host answered (or failed, and its rows were deferred to the retry): the rows
+                            // held back for it are due again.
+                            if let Some(until) = parked
+                                && let Err(e) = deliveries::unpark_host(&app.db, &host, until).await
+                            {
+                                tracing::warn!(%host, error = %e, "releasing held-back deliveries failed");
                             }
                         });
                     }
@@ -336,6 +405,18 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
             _ = app.delivery_wakeup.notified() => {}
             _ = renew.tick() => {
                 let _ = deliveries::renew_leases(&app.db, &worker_id, now_ms() + lease.as_millis() as i64).await;
+            }
+            _ = park_check.tick() => {
+                // A host that holds sends without finishing any (not answering, or very slow): its other due
+                // rows wait, out of the way of the claims, until a send to it finishes.
+                let now = now_ms();
+                let until = now + PARK_FOR.as_millis() as i64;
+                let stuck = hosts.lock().expect("lock").park_stuck(now, until);
+                match deliveries::park_hosts(&app.db, &stuck, until).await {
+                    Ok(n) if n > 0 => tracing::debug!(hosts = stuck.len(), rows = n, "held back the deliveries of hosts not answering"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "holding back deliveries failed"),
+                }
             }
             _ = tokio::time::sleep(poll), if !claimed_any || tasks.len() < settings.workers => {}
         }
