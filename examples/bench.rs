@@ -1198,9 +1198,26 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
             Duration::from_secs(900),
         ))
     });
+    // Large fan-outs are answered once the post and its fan-out job are stored; the rows per inbox follow.
+    let fanouts_db = site.db().await?;
     let t0 = Instant::now();
     let (status, body) = load::once(addr, &req).await?;
     let queued = t0.elapsed();
+    let fully_queued = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM fanouts")
+                .fetch_one(&fanouts_db.pool)
+                .await
+                .unwrap_or(-1);
+            if jobs == 0 || Instant::now() > deadline {
+                let at = t0.elapsed();
+                fanouts_db.pool.close().await;
+                return at;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
     let rss_queued = server.rss_kib();
     if status != 201 {
         bail!(
@@ -1283,6 +1300,12 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
         "time to queue (POST answered) ms",
         queued.as_secs_f64() * 1000.0,
     );
+    if let Ok(at) = fully_queued.await {
+        r.set(
+            "time until every inbox's row is queued ms",
+            at.as_secs_f64() * 1000.0,
+        );
+    }
     r.set("healthy inboxes", live_followers as f64);
     r.set("delivered to healthy inboxes", delivered as f64);
     r.set("healthy inboxes reached at least once", reached as f64);

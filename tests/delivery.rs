@@ -404,6 +404,154 @@ async fn stuck_host_rows_wait_until_it_answers(site: Site) {
     assert_eq!(slow.max_in_flight("/inbox"), 1, "per_host is 1");
 }
 
+/// Inserts `n` remote followers of `local` whose inboxes are distinct URLs on `remote` (`/inbox?f=N`, one
+/// delivery each); returns the inbox URLs.
+async fn insert_followers(site: &Site, remote: &FakeRemote, local: &str, n: usize) -> Vec<String> {
+    let db = site.db().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let local_id: i64 =
+        sqlx::query_scalar("SELECT id FROM actors WHERE local = 1 AND username = $1")
+            .bind(local)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let mut inboxes = vec![];
+    for f in 0..n {
+        let id = remote.url(&format!("/users/many{f}"));
+        let inbox = remote.url(&format!("/inbox?f={f}"));
+        sqlx::query(
+            "INSERT INTO actors (ap_id, local, kind, username, username_lower, domain, inbox_url, public_key_id, \
+             public_key_pem, created_at, updated_at, fetched_at) VALUES ($1, 0, 'Person', $2, $3, $4, $5, $6, 'x', $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(format!("many{f}"))
+        .bind(format!("many{f}"))
+        .bind(remote.host())
+        .bind(&inbox)
+        .bind(format!("{id}#main-key"))
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(&db)
+        .await
+        .unwrap();
+        inboxes.push(inbox);
+    }
+    sqlx::query(
+        "INSERT INTO follows (ap_id, follower_id, followee_id, accepted, created_at, accepted_at) \
+         SELECT ap_id || '/follow', id, $1, 1, $2, $3 FROM actors WHERE local = 0 AND username LIKE 'many%'",
+    )
+    .bind(local_id)
+    .bind(now)
+    .bind(now)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    inboxes
+}
+
+/// How many times each of `inboxes` got the `Create` of `post_id`.
+fn creates_per_inbox(remote: &FakeRemote, post_id: &str, inboxes: &[String]) -> Vec<usize> {
+    let got = creates_of(remote, post_id);
+    inboxes
+        .iter()
+        .map(|i| {
+            got.iter()
+                .filter(|r| remote.url(&r.path_and_query) == *i)
+                .count()
+        })
+        .collect()
+}
+
+/// A post to more followers than are queued inline (`INLINE_FANOUT`) is answered with a fan-out job, which
+/// the server expands into one delivery per inbox: from a post made with the command line while no server
+/// runs, again after an expansion cut short (the inboxes it had already queued and sent are not sent twice),
+/// and from a post made through the running server.
+async fn large_fanout_is_expanded_once_per_inbox(site: Site) {
+    append_settings(&site, SETTINGS);
+    create_actors(&site, &["alice"]);
+    let remote = FakeRemote::start_with(false).await;
+    let n = placard::federation::delivery::INLINE_FANOUT as usize + 100;
+    let inboxes = insert_followers(&site, &remote, "alice", n).await;
+
+    // No server: the post and its job are stored, no row per inbox yet.
+    let id = post(&site, "alice", "Everyone to the square");
+    let db = site.db().await;
+    let jobs = |db: sqlx::AnyPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM fanouts")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    let rows_of = |db: sqlx::AnyPool, id: String| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM deliveries d JOIN activities a ON a.id = d.activity_id \
+             WHERE a.object_ap_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(jobs(db.clone()).await, 1);
+    assert_eq!(rows_of(db.clone(), id.clone()).await, 0);
+    // An expansion that was cut short had queued and sent the first 100 inboxes.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for inbox in &inboxes[..100] {
+        sqlx::query(
+            "INSERT INTO deliveries (activity_id, inbox_url, host, state, attempts, next_attempt_at, created_at, done_at) \
+             SELECT id, $1, $2, 'delivered', 1, $3, $4, $5 FROM activities WHERE object_ap_id = $6",
+        )
+        .bind(inbox)
+        .bind(remote.host())
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+
+    let server = site.serve().await;
+    remote
+        .wait_for(&format!("{} Creates", n - 100), WAIT, |got| {
+            got.iter().filter(|r| r.kind() == "Create").count() >= n - 100
+        })
+        .await;
+    let sent = creates_per_inbox(&remote, &id, &inboxes);
+    assert!(sent[..100].iter().all(|c| *c == 0), "sent again: {sent:?}");
+    assert!(sent[100..].iter().all(|c| *c == 1), "{sent:?}");
+    assert_eq!(jobs(db.clone()).await, 0, "{}", server.log());
+    assert_eq!(rows_of(db.clone(), id.clone()).await, n as i64);
+
+    // Through the running server: answered at once, every inbox once.
+    let id2 = post_api(&server, "alice", "And bring a friend").await;
+    remote
+        .wait_for(&format!("{n} Creates of the second post"), WAIT, |got| {
+            got.iter()
+                .filter(|r| r.kind() == "Create" && r.json()["object"]["id"] == id2)
+                .count()
+                >= n
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = creates_per_inbox(&remote, &id2, &inboxes);
+    assert!(sent.iter().all(|c| *c == 1), "{sent:?}");
+    assert_eq!(jobs(db.clone()).await, 0);
+    assert_eq!(rows_of(db.clone(), id2).await, n as i64);
+    let (pending, failed, delivered) = counts(&host_stats(&site, &remote.host()));
+    assert_eq!((pending, failed), (0, 0));
+    assert_eq!(delivered, 2 * n as i64);
+}
+
 /// `kill -9` loses no delivery: one in flight at the kill, one pending retry while its host is down, and one
 /// queued with the command line while no server runs are all delivered once the server is back.
 async fn deliveries_survive_kill9(site: Site) {
@@ -526,6 +674,7 @@ on_both_databases!(
     failures_are_retried_or_given_up,
     slow_host_does_not_delay_others,
     stuck_host_rows_wait_until_it_answers,
+    large_fanout_is_expanded_once_per_inbox,
     deliveries_survive_kill9,
     sigterm_drains_within_grace,
 );

@@ -145,6 +145,17 @@ pub async fn follower_inboxes(tx: &mut sqlx::AnyConnection, actor_id: i64) -> Re
     .await?)
 }
 
+/// How many accepted remote followers a local actor has (an upper bound of [`follower_inboxes`]'s length,
+/// read from the index alone).
+pub async fn count_remote_followers(tx: &mut sqlx::AnyConnection, actor_id: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM follows WHERE followee_id = $1 AND accepted = 1",
+    )
+    .bind(actor_id)
+    .fetch_one(tx)
+    .await?)
+}
+
 /// (follow row, follower ap_id) of a local actor's followers; pending only or accepted only.
 pub async fn list_followers(db: &Db, actor_id: i64, pending: bool) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as::<_, (String, i64)>(

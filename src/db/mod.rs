@@ -8,6 +8,7 @@ pub mod actors;
 pub mod blocks;
 pub mod deliveries;
 pub mod events;
+pub mod fanouts;
 pub mod follows;
 pub mod hosts;
 pub mod instance;

@@ -33,10 +33,50 @@ pub async fn queue(
     activity: &Value,
     inboxes: &[String],
 ) -> Result<()> {
+    let row_id = store(tx, actor, activity).await?;
+    deliveries::enqueue(tx, row_id, &round_robin(inboxes)).await?;
+    Ok(())
+}
+
+/// Followers up to which a fan-out is queued in the transaction of what caused it; above, the rows per inbox
+/// are written right after it (a `fanouts` job), so that a post to ten thousand followers is answered as
+/// soon as the post and the job are committed, and the first deliveries leave while the rest is queued.
+pub const INLINE_FANOUT: i64 = 500;
+
+/// Rows per inbox written in one transaction when a job is expanded: short write transactions, so that the
+/// inbox's writes are not held up behind one long one, and the workers start on the first part at once.
+const FANOUT_CHUNK: usize = 1_000;
+
+/// How long an expansion holds its job (renewed with every part): after a crash another process, or the
+/// next start, expands it again.
+const FANOUT_LEASE: Duration = Duration::from_secs(10);
+
+/// Stores an activity once and queues it, inside `tx`, to every accepted remote follower of `actor` and to
+/// `inboxes`: at once when the followers are few, through a `fanouts` job when they are many (returns
+/// whether a job was queued; the delivery workers expand it).
+pub async fn queue_to_followers(
+    tx: &mut sqlx::AnyConnection,
+    actor: &ActorRow,
+    activity: &Value,
+    inboxes: &[String],
+) -> Result<bool> {
+    if db::follows::count_remote_followers(tx, actor.id).await? <= INLINE_FANOUT {
+        let mut all = db::follows::follower_inboxes(tx, actor.id).await?;
+        all.extend(inboxes.iter().cloned());
+        queue(tx, actor, activity, &all).await?;
+        return Ok(false);
+    }
+    let row_id = store(tx, actor, activity).await?;
+    deliveries::enqueue(tx, row_id, &round_robin(inboxes)).await?;
+    db::fanouts::insert(tx, row_id, actor.id).await?;
+    Ok(true)
+}
+
+async fn store(tx: &mut sqlx::AnyConnection, actor: &ActorRow, activity: &Value) -> Result<i64> {
     let ap_id = activity["id"].as_str().unwrap_or_default();
     let kind = activity["type"].as_str().unwrap_or_default();
     let object = super::protocol::first_id(activity.get("object"));
-    let row_id = activities::insert(
+    activities::insert(
         tx,
         ap_id,
         actor.id,
@@ -44,9 +84,50 @@ pub async fn queue(
         object.as_deref(),
         &serde_json::to_string(activity).map_err(anyhow::Error::from)?,
     )
-    .await?;
-    deliveries::enqueue(tx, row_id, &round_robin(inboxes)).await?;
-    Ok(())
+    .await
+}
+
+/// Expands every fan-out job no one holds into rows per inbox, a part at a time, waking the workers after
+/// each part. Returns the jobs expanded. Stops between parts when `stopped` turns true, giving the job back.
+pub async fn expand_fanouts(app: &App, stopped: &watch::Receiver<bool>) -> Result<usize> {
+    let lease = || now_ms() + FANOUT_LEASE.as_millis() as i64;
+    let mut jobs = 0;
+    while let Some(job) = db::fanouts::claim(&app.db, lease()).await? {
+        let inboxes = {
+            let mut conn = app.db.pool.acquire().await?;
+            db::follows::follower_inboxes(&mut conn, job.followers_of).await?
+        };
+        let ordered = round_robin(&inboxes);
+        let mut parts = ordered.chunks(FANOUT_CHUNK).peekable();
+        let mut queued = 0;
+        loop {
+            if *stopped.borrow() {
+                db::fanouts::release(&app.db, job.id).await?;
+                return Ok(jobs);
+            }
+            let mut tx = app.db.begin_write().await?;
+            if let Some(part) = parts.next() {
+                queued += deliveries::enqueue(&mut tx, job.activity_id, part).await?;
+            }
+            if parts.peek().is_none() {
+                db::fanouts::delete(&mut tx, job.id).await?;
+                tx.commit().await?;
+                app.delivery_wakeup.notify_one();
+                break;
+            }
+            db::fanouts::renew(&mut tx, job.id, lease()).await?;
+            tx.commit().await?;
+            app.delivery_wakeup.notify_one();
+        }
+        tracing::debug!(
+            activity = job.activity_id,
+            inboxes = ordered.len(),
+            queued,
+            "fan-out queued"
+        );
+        jobs += 1;
+    }
+    Ok(jobs)
 }
 
 /// The distinct inboxes, ordered so that consecutive ones are on different hosts (one from each host in
@@ -339,10 +420,23 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
     let mut park_check = tokio::time::interval(Duration::from_secs(1));
     park_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(worker = %worker_id, workers = settings.workers, per_host = settings.per_host, "delivery started");
+    // Fan-out jobs are looked for at start, when woken (a post was queued here), and once a second (queued by
+    // the command line or another process); one expansion runs at a time, beside the sends.
+    let mut look_for_fanouts = true;
+    let mut expansion: Option<tokio::task::JoinHandle<()>> = None;
 
     loop {
         if *stopped.borrow() {
             break;
+        }
+        if look_for_fanouts && expansion.as_ref().is_none_or(|e| e.is_finished()) {
+            look_for_fanouts = false;
+            let (app, stopped) = (app.clone(), stopped.clone());
+            expansion = Some(tokio::spawn(async move {
+                if let Err(e) = expand_fanouts(&app, &stopped).await {
+                    tracing::warn!(error = %e, "queueing a fan-out failed; it is tried again");
+                }
+            }));
         }
         // Every send that finished frees its worker before the claim (one claim for all of them).
         while tasks.try_join_next().is_some() {}
@@ -402,11 +496,12 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
         tokio::select! {
             _ = stopped.changed() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = app.delivery_wakeup.notified() => {}
+            _ = app.delivery_wakeup.notified() => look_for_fanouts = true,
             _ = renew.tick() => {
                 let _ = deliveries::renew_leases(&app.db, &worker_id, now_ms() + lease.as_millis() as i64).await;
             }
             _ = park_check.tick() => {
+                look_for_fanouts = true;
                 // A host that holds sends without finishing any (not answering, or very slow): its other due
                 // rows wait, out of the way of the claims, until a send to it finishes.
                 let now = now_ms();
@@ -422,7 +517,10 @@ async fn run(app: App, mut stopped: watch::Receiver<bool>) {
         }
     }
 
-    // Shutdown: sends in flight get the grace period.
+    // Shutdown: an expansion stops between parts and gives its job back; sends in flight get the grace period.
+    if let Some(e) = expansion {
+        let _ = e.await;
+    }
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;

@@ -11,7 +11,7 @@ use crate::App;
 use crate::db::actors::ActorRow;
 use crate::db::events::{self, CANCELLED, CONFIRMED, EventRow};
 use crate::db::posts::{self, NewPost, PostRow};
-use crate::db::{actors, follows, now_ms};
+use crate::db::{actors, now_ms};
 use crate::error::{Error, Result};
 use crate::federation::activities::{create, update};
 use crate::federation::delivery;
@@ -242,8 +242,7 @@ pub async fn create(app: &App, username: &str, input: EventInput) -> Result<(Pos
     let doc = local_event(&post, &event, &author.ap_id, &app.urls, 0);
     let mut activity = create::build(&doc, &author);
     activity["@context"] = event_context();
-    let inboxes = follows::follower_inboxes(&mut tx, author.id).await?;
-    delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
+    delivery::queue_to_followers(&mut tx, &author, &activity, &[]).await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
@@ -329,8 +328,7 @@ async fn apply(
     let doc = local_event(&post, &event, &author.ap_id, &app.urls, 0);
     let mut activity = update::build(&app.urls, &author, &with_event_context(doc));
     activity["@context"] = event_context();
-    let inboxes = follows::follower_inboxes(&mut tx, author.id).await?;
-    delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
+    delivery::queue_to_followers(&mut tx, &author, &activity, &[]).await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::db::actors::ActorRow;
 use crate::db::posts::PostRow;
-use crate::db::{actors, follows, interactions, now_ms, rfc3339};
+use crate::db::{actors, interactions, now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::federation::activities::undo;
 use crate::federation::delivery;
@@ -47,13 +47,15 @@ fn build(app: &App, kind: Kind, me: &ActorRow, post: &PostRow, author: &ActorRow
     }
 }
 
-/// Where a like or boost goes: the post's author; a boost also to our followers.
-async fn inboxes(
+/// Queues a like, a boost or their undo, inside `tx`: to the post's author when remote, and a boost (or its
+/// undo) to every follower of the booster as well.
+async fn send(
     tx: &mut sqlx::AnyConnection,
     kind: Kind,
     me: &ActorRow,
     author: &ActorRow,
-) -> Result<Vec<String>> {
+    activity: &Value,
+) -> Result<()> {
     let mut out = Vec::new();
     if !author.is_local() {
         out.push(
@@ -64,9 +66,11 @@ async fn inboxes(
         );
     }
     if kind == Kind::Boost {
-        out.extend(follows::follower_inboxes(tx, me.id).await?);
+        delivery::queue_to_followers(tx, me, activity, &out).await?;
+    } else {
+        delivery::queue(tx, me, activity, &out).await?;
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn target(
@@ -104,8 +108,7 @@ pub async fn add(app: &App, kind: Kind, username: &str, post_url: &str) -> Resul
     let id = activity["id"].as_str().unwrap_or_default().to_string();
     let mut tx = app.db.begin_write().await?;
     interactions::add(&mut tx, &id, kind.stored(), me.id, post.id).await?;
-    let targets = inboxes(&mut tx, kind, &me, &author).await?;
-    delivery::queue(&mut tx, &me, &activity, &targets).await?;
+    send(&mut tx, kind, &me, &author, &activity).await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();
@@ -126,8 +129,7 @@ pub async fn remove(app: &App, kind: Kind, username: &str, post_url: &str) -> Re
     let activity = undo::build(&app.urls, &me, &undone);
     let mut tx = app.db.begin_write().await?;
     interactions::remove(&mut tx, kind.stored(), &existing, me.id, Some(post.id)).await?;
-    let targets = inboxes(&mut tx, kind, &me, &author).await?;
-    delivery::queue(&mut tx, &me, &activity, &targets).await?;
+    send(&mut tx, kind, &me, &author, &activity).await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, None);
     app.delivery_wakeup.notify_one();

@@ -8,7 +8,7 @@ use super::compose::{self, ResolvedMention};
 use crate::App;
 use crate::db::actors::ActorRow;
 use crate::db::posts::{self, NewPost, PostRow};
-use crate::db::{actors, follows, interactions, now_ms};
+use crate::db::{actors, interactions, now_ms};
 use crate::error::{Error, Result};
 use crate::federation::activities::{create, delete, update};
 use crate::federation::delivery;
@@ -258,17 +258,9 @@ pub async fn wire_of(app: &App, post: &PostRow, author: &ActorRow) -> Result<Val
     }
 }
 
-/// Everyone a post of `author` goes to: followers' inboxes, and the inboxes of the actors it names.
-async fn recipients(
-    tx: &mut sqlx::AnyConnection,
-    author: &ActorRow,
-    named: &[ActorRow],
-) -> Result<Vec<String>> {
-    let mut inboxes = follows::follower_inboxes(tx, author.id).await?;
-    inboxes.extend(named.iter().filter_map(inbox_of));
-    inboxes.sort();
-    inboxes.dedup();
-    Ok(inboxes)
+/// The inboxes of the actors a post names (mentions, the author replied to), besides the author's followers.
+fn named_inboxes(named: &[ActorRow]) -> Vec<String> {
+    named.iter().filter_map(inbox_of).collect()
 }
 
 pub async fn create(app: &App, username: &str, new: NewLocalPost) -> Result<PostRow> {
@@ -362,8 +354,8 @@ pub async fn create(app: &App, username: &str, new: NewLocalPost) -> Result<Post
     .ok_or_else(|| Error::Internal(anyhow::anyhow!("post id collision")))?;
     let note = note::local_note(&post, &author.ap_id, &app.urls, NoteCounts::default());
     let activity = create::build(&note, &author);
-    let inboxes = recipients(&mut tx, &author, &named_actors).await?;
-    delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
+    delivery::queue_to_followers(&mut tx, &author, &activity, &named_inboxes(&named_actors))
+        .await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     app.delivery_wakeup.notify_one();
@@ -465,8 +457,7 @@ pub async fn edit(app: &App, id: &str, edit: PostEdit) -> Result<PostRow> {
     targets.extend(named.into_iter().map(|(_, a)| a));
     let note = note::local_note(&updated, &author.ap_id, &app.urls, NoteCounts::default());
     let activity = update::build(&app.urls, &author, &note::with_context(note));
-    let inboxes = recipients(&mut tx, &author, &targets).await?;
-    delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
+    delivery::queue_to_followers(&mut tx, &author, &activity, &named_inboxes(&targets)).await?;
     tx.commit().await?;
     app.served
         .changed(&updated.ap_id, updated.in_reply_to.as_deref());
@@ -482,8 +473,7 @@ pub async fn delete(app: &App, id: &str) -> Result<PostRow> {
     let mut tx = app.db.begin_write().await?;
     posts::mark_deleted(&mut tx, post.id).await?;
     let activity = delete::build(&app.urls, &author, &post.ap_id, &to, &cc);
-    let inboxes = recipients(&mut tx, &author, &targets).await?;
-    delivery::queue(&mut tx, &author, &activity, &inboxes).await?;
+    delivery::queue_to_followers(&mut tx, &author, &activity, &named_inboxes(&targets)).await?;
     tx.commit().await?;
     app.served.changed(&post.ap_id, post.in_reply_to.as_deref());
     app.delivery_wakeup.notify_one();
