@@ -129,6 +129,9 @@ impl Db {
         }
     }
 
+    /// How long a pool connection may stay idle before it is closed (see [`Db::connect`]).
+    pub const IDLE_CLOSE: Duration = Duration::from_secs(20);
+
     /// Connects (creating a SQLite file when missing). Errors name the `database_url` setting.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         install_default_drivers();
@@ -176,8 +179,14 @@ impl Db {
                 )));
             }
         }
+        // A connection idle for IDLE_CLOSE is closed (one stays open): after a burst of load, a SQLite
+        // connection's thread, page cache and heap are given back (an in-memory database keeps its
+        // connections, which are the database).
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            .min_connections(1)
+            .idle_timeout((!in_memory).then_some(Self::IDLE_CLOSE))
             .acquire_timeout(Duration::from_secs(10))
             // A local SQLite file cannot drop a connection; the ping would be a round trip to its thread.
             .test_before_acquire(backend == Backend::Postgres)
