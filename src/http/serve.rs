@@ -60,7 +60,7 @@ pub async fn run(config: Config) -> Result<()> {
         loop {
             every.tick().await;
             ticks += 1;
-            if ticks % 6 == 0 {
+            if ticks.is_multiple_of(6) {
                 tidy_app.limits.tidy();
             }
             give_back_memory();
