@@ -65,6 +65,16 @@ fn note(author_id: i64, n: &str, in_reply_to: Option<&str>, parent_id: Option<i6
     }
 }
 
+/// A stored `Create` activity of `actor` (something for deliveries to belong to); its row id.
+async fn activity_of(db: &Db, actor: i64, ap_id: &str) -> i64 {
+    let mut tx = db.begin_write().await.unwrap();
+    let id = placard::db::activities::insert(&mut tx, ap_id, actor, "Create", None, "{}")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
 async fn count(db: &Db, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap()
 }
@@ -241,21 +251,7 @@ async fn post_writer_group_commit(site: Site) {
 async fn fanout_queue_and_bookkeeping(site: Site) {
     let db = db_of(&site).await;
     let actor = remote_actor(&db, "sender").await;
-    let activity: i64 = {
-        let mut tx = db.begin_write().await.unwrap();
-        let id = placard::db::activities::insert(
-            &mut tx,
-            "https://example.test/act/1",
-            actor,
-            "Create",
-            None,
-            "{}",
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        id
-    };
+    let activity = activity_of(&db, actor, "https://example.test/act/1").await;
     let mut inboxes = Vec::new();
     for i in 0..1_200 {
         inboxes.push(format!(
@@ -389,21 +385,12 @@ async fn fanout_queue_and_bookkeeping(site: Site) {
 async fn claimed_and_held_rows_leave_the_due_range(site: Site) {
     let db = db_of(&site).await;
     let actor = remote_actor(&db, "holder").await;
-    let mut tx = db.begin_write().await.unwrap();
-    let activity = placard::db::activities::insert(
-        &mut tx,
-        "https://example.test/act/held",
-        actor,
-        "Create",
-        None,
-        "{}",
-    )
-    .await
-    .unwrap();
+    let activity = activity_of(&db, actor, "https://example.test/act/held").await;
     let inboxes: Vec<String> = (0..300)
         .map(|i| format!("http://h{}.test:{}/users/u{i}/inbox", i % 10, 9000 + i % 10))
         .collect();
     let ordered = placard::federation::delivery::round_robin(&inboxes);
+    let mut tx = db.begin_write().await.unwrap();
     deliveries::enqueue(&mut tx, activity, &ordered)
         .await
         .unwrap();

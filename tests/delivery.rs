@@ -363,10 +363,7 @@ async fn stuck_host_rows_wait_until_it_answers(site: Site) {
     // held back by 10 s.
     tokio::time::sleep(Duration::from_millis(4500).saturating_sub(start.elapsed())).await;
     let db = site.db().await;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = placard::db::now_ms();
     let held: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM deliveries WHERE host = $1 AND state = 'pending' AND claimed_by IS NULL \
          AND next_attempt_at > $2",
@@ -408,10 +405,7 @@ async fn stuck_host_rows_wait_until_it_answers(site: Site) {
 /// delivery each); returns the inbox URLs.
 async fn insert_followers(site: &Site, remote: &FakeRemote, local: &str, n: usize) -> Vec<String> {
     let db = site.db().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = placard::db::now_ms();
     let local_id: i64 =
         sqlx::query_scalar("SELECT id FROM actors WHERE local = 1 AND username = $1")
             .bind(local)
@@ -500,10 +494,7 @@ async fn large_fanout_is_expanded_once_per_inbox(site: Site) {
     assert_eq!(jobs(db.clone()).await, 1);
     assert_eq!(rows_of(db.clone(), id.clone()).await, 0);
     // An expansion that was cut short had queued and sent the first 100 inboxes.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = placard::db::now_ms();
     for inbox in &inboxes[..100] {
         sqlx::query(
             "INSERT INTO deliveries (activity_id, inbox_url, host, state, attempts, next_attempt_at, created_at, done_at) \

@@ -52,24 +52,22 @@ const FANOUT_CHUNK: usize = 1_000;
 const FANOUT_LEASE: Duration = Duration::from_secs(10);
 
 /// Stores an activity once and queues it, inside `tx`, to every accepted remote follower of `actor` and to
-/// `inboxes`: at once when the followers are few, through a `fanouts` job when they are many (returns
-/// whether a job was queued; the delivery workers expand it).
+/// `inboxes`: at once when the followers are few, through a `fanouts` job when they are many (the delivery
+/// workers expand it).
 pub async fn queue_to_followers(
     tx: &mut sqlx::AnyConnection,
     actor: &ActorRow,
     activity: &Value,
     inboxes: &[String],
-) -> Result<bool> {
+) -> Result<()> {
     if db::follows::count_remote_followers(tx, actor.id).await? <= INLINE_FANOUT {
         let mut all = db::follows::follower_inboxes(tx, actor.id).await?;
         all.extend(inboxes.iter().cloned());
-        queue(tx, actor, activity, &all).await?;
-        return Ok(false);
+        return queue(tx, actor, activity, &all).await;
     }
     let row_id = store(tx, actor, activity).await?;
     deliveries::enqueue(tx, row_id, &round_robin(inboxes)).await?;
-    db::fanouts::insert(tx, row_id, actor.id).await?;
-    Ok(true)
+    db::fanouts::insert(tx, row_id, actor.id).await
 }
 
 async fn store(tx: &mut sqlx::AnyConnection, actor: &ActorRow, activity: &Value) -> Result<i64> {
