@@ -45,7 +45,7 @@ pub struct AppInner {
     /// The group-commit writer of remote posts (the inbox's hottest write).
     pub writer: federation::writer::PostWriter,
     /// Ids of activities this process accepted lately: a re-delivery is answered without a database read.
-    pub recent_activities: moka::sync::Cache<String, ()>,
+    pub recent_activities: federation::recent::RecentIds,
     /// Stored posts by id, for the parent lookup of replies (a hot thread's root is read by every reply).
     pub parents: moka::sync::Cache<String, federation::activities::create::Parent>,
     /// Blocked domains, re-read from the database every few seconds (the command line may change them).
@@ -53,7 +53,7 @@ pub struct AppInner {
 }
 
 /// How many recently accepted activity ids each process keeps in memory (older ones are found in the database).
-pub const RECENT_ACTIVITIES: u64 = 10_000;
+pub const RECENT_ACTIVITIES: usize = 10_000;
 
 /// How long a looked-up parent post is trusted. The writer checks again that the parent row exists.
 pub const PARENTS_TTL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -102,10 +102,10 @@ impl App {
                 .max_capacity(10_000)
                 .time_to_live(service::actors::LOCAL_ACTORS_TTL)
                 .build(),
-            recent_activities: moka::sync::Cache::builder()
-                .max_capacity(RECENT_ACTIVITIES)
-                .time_to_live(std::time::Duration::from_secs(600))
-                .build(),
+            recent_activities: federation::recent::RecentIds::new(
+                RECENT_ACTIVITIES,
+                std::time::Duration::from_secs(600),
+            ),
             parents: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(PARENTS_TTL)

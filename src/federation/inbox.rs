@@ -103,7 +103,7 @@ pub async fn receive(
         // A duplicate changes nothing, so it is answered without verifying again. A `Create` with its object
         // embedded skips the database read: the post writer records its id and drops a duplicate in the
         // transaction that would store it, so a duplicate older than the memory is only verified again.
-        if app.recent_activities.contains_key(id) {
+        if app.recent_activities.contains(id) {
             return Ok(StatusCode::ACCEPTED);
         }
         let embedded_create = protocol::type_of(&activity) == Some("Create")
@@ -162,7 +162,7 @@ pub async fn receive(
     )
     .await?;
     if let Some(id) = activity_id {
-        app.recent_activities.insert(id, ());
+        app.recent_activities.insert(&id);
     }
     Ok(StatusCode::ACCEPTED)
 }

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod keys;
 pub mod objects;
 pub mod protocol;
+pub mod recent;
 pub mod resolve;
 pub mod signatures;
 pub mod writer;
