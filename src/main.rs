@@ -12,20 +12,14 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-unsafe extern "C" {
-    // Exported by the mimalloc C library that `mimalloc` links (libmimalloc-sys 0.1.49 builds mimalloc 3.3.2); the
-    // crate declares these only behind its `extended` feature, and without the option's constant.
-    fn mi_version() -> std::os::raw::c_int;
-    fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
-}
-
-/// `mi_option_purge_delay` in `mi_option_e` (include/mimalloc.h), the same index in mimalloc 2.x and 3.x.
-const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+/// `mi_option_purge_delay` in `mi_option_e` (include/mimalloc.h), the same index in mimalloc 2.x and 3.x;
+/// libmimalloc-sys 0.1.49 (which builds mimalloc 3.3.2) declares the function but not this constant.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Return freed pages to the kernel at once instead of after mimalloc 3's default of one second. A delayed purge runs only
 /// when the same thread next allocates, and the threads that served a load burst (tokio workers, SQLite
 /// connection threads) are idle afterwards, so their freed pages stayed resident: measured on b12
-/// (docs/performance.md), RSS a minute after the load was 59.5 MiB with the delay and 35 MiB without it, at no
+/// (docs/performance.md), RSS a minute after the load was 58.5 MiB with the delay and 34.7 MiB without it, at no
 /// measurable cost in throughput. `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn purge_freed_memory_at_once() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
@@ -34,8 +28,8 @@ fn purge_freed_memory_at_once() {
     // SAFETY: plain calls into the linked allocator's option table; the option index is only used with the
     // mimalloc 2.x and 3.x lines whose enums it was read from.
     unsafe {
-        if matches!(mi_version() / 10_000, 2 | 3) {
-            mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        if matches!(libmimalloc_sys::mi_version() / 10_000, 2 | 3) {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
         }
     }
 }
