@@ -70,12 +70,23 @@ pub fn skipped(reason: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
 
+/// A port for a server a test starts, free when picked. Taken below Linux's ephemeral range (32768-60999):
+/// a port from that range, released and handed to `placard serve`, could be taken meanwhile as the source
+/// port of an outgoing connection or by a `bind(0)` (seen in CI: "Address already in use"). Each test process
+/// starts at its own offset and walks on, so concurrent tests of one binary never get the same port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (start + n) % SPAN).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN);
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
