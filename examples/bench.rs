@@ -1327,6 +1327,12 @@ async fn b2_run(ctx: &Ctx, db: DbKind, mode: Fanout, first: bool) -> anyhow::Res
         (hwm.max(peak) as f64 - idle as f64) / 1024.0,
     );
     r.set("server open fds after delivery", fds as f64);
+    r.set(
+        "connections the sink accepted",
+        sink.state
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
     if with_inbox {
         // Back near idle within a minute (issue 6, B4)?
         tokio::time::sleep(Duration::from_secs(60)).await;

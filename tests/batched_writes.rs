@@ -626,7 +626,55 @@ async fn event_coordinates_null_then_set(site: Site) {
     }
 }
 
+/// A claimed row says whether it is its host's last due one, so that its connection is closed after it.
+async fn claim_tells_a_hosts_last_row(site: Site) {
+    let db = db_of(&site).await;
+    let actor = remote_actor(&db, "closer").await;
+    let activity = activity_of(&db, actor, "https://example.test/act/last").await;
+    let inbox = |h: &str, u: u32| format!("http://{h}.test:7000/users/u{u}/inbox");
+    let order = [
+        inbox("a", 1),
+        inbox("b", 1),
+        inbox("c", 1),
+        inbox("a", 2),
+        inbox("c", 2),
+    ];
+    let mut tx = db.begin_write().await.unwrap();
+    deliveries::enqueue(&mut tx, activity, &order)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // c2 waits an hour (a retry): c1 is c's last due row all the same.
+    let c2: i64 = sqlx::query_scalar("SELECT id FROM deliveries WHERE inbox_url = $1")
+        .bind(inbox("c", 2))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    deliveries::mark_retry(&db, c2, Some(503), "busy", now_ms() + 3_600_000)
+        .await
+        .unwrap();
+    let until = now_ms() + 60_000;
+    let mut seen = Vec::new();
+    while let Some(row) = deliveries::claim(&db, "w", 1, until, &[])
+        .await
+        .unwrap()
+        .pop()
+    {
+        seen.push((row.inbox_url, row.last_of_host));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (inbox("a", 1), 0),
+            (inbox("b", 1), 1),
+            (inbox("c", 1), 1),
+            (inbox("a", 2), 1),
+        ]
+    );
+}
+
 on_both_databases!(
+    claim_tells_a_hosts_last_row,
     post_writer_group_commit,
     fanout_queue_and_bookkeeping,
     counts_in_one_statement,

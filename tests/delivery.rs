@@ -176,6 +176,13 @@ async fn post_reaches_each_server_once_signed(site: Site) {
         );
         let ct = r.headers["content-type"].to_str().unwrap();
         assert!(ct.starts_with("application/activity+json") || ct.contains("ld+json"));
+        // Nothing else is queued for the server: the connection is not kept idle after this one.
+        assert_eq!(
+            r.headers.get("connection").map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "{}",
+            r.origin
+        );
     }
     // 2 Accepts + 1 Create to the shared server, 1 Accept + 1 Create to the other.
     wait_for_stats(&site, &shared.host(), (0, 0, 3), WAIT).await;

@@ -11,10 +11,13 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::serve::ListenerExt;
 
 #[derive(Default)]
 pub struct SinkState {
     pub total: AtomicU64,
+    /// Connections the answering hosts accepted (one per host when every connection is reused).
+    pub connections: Arc<AtomicU64>,
     /// "port path" → POSTs received.
     pub per_inbox: Mutex<HashMap<String, u32>>,
     pub first_at: Mutex<Option<Instant>>,
@@ -42,6 +45,10 @@ impl Sink {
             let app = axum::Router::new()
                 .fallback(inbox)
                 .with_state((state.clone(), port));
+            let connections = state.connections.clone();
+            let listener = listener.tap_io(move |_| {
+                connections.fetch_add(1, Ordering::Relaxed);
+            });
             tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             });

@@ -85,6 +85,8 @@ pub struct Claimed {
     pub host: String,
     pub attempts: i64,
     pub created_at: i64,
+    /// 1 when no other row of the host is due before its idle connection would be closed anyway.
+    pub last_of_host: i64,
 }
 
 /// Claims up to `limit` due rows for `worker` until `lease_until`, skipping `busy_hosts`.
@@ -93,6 +95,14 @@ pub struct Claimed {
 /// lease. The rows in flight then lie outside the range of `deliveries_due` that the next claim walks,
 /// instead of being read and skipped by every claim (hundreds of rows per claim during a fan-out). After a
 /// crash, the lease and the due time end together and the row is claimed again.
+///
+/// Each row says whether it is its host's last for now (`last_of_host`): no other pending row of the host is
+/// due before an idle connection to it would be closed. The sender then closes that connection at once
+/// instead of leaving it idle (~21 KB of buffers each; B2's 1,000 hosts held 30 MiB). The `+` before
+/// `o.next_attempt_at` keeps SQLite on the `(host, state)` index: on `deliveries_due` it walked every due
+/// row for each row returned, which cost B2 15% of its rate. Rows claimed in the same statement count as
+/// pending on PostgreSQL (its snapshot) and not on SQLite; either way at most one connection too many is
+/// closed or kept.
 pub async fn claim(
     db: &Db,
     worker: &str,
@@ -111,7 +121,10 @@ pub async fn claim(
          SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= $3 \
          AND (claimed_until IS NULL OR claimed_until < $4) AND host NOT IN ({}) \
          ORDER BY next_attempt_at, id LIMIT $6{lock}) \
-         RETURNING id, activity_id, inbox_url, host, attempts, created_at",
+         RETURNING id, activity_id, inbox_url, host, attempts, created_at, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM deliveries o WHERE o.host = deliveries.host \
+         AND o.state = 'pending' AND o.id <> deliveries.id AND +o.next_attempt_at <= $7) \
+         THEN 0 ELSE 1 END AS BIGINT) AS last_of_host",
         db.json_texts(5)
     );
     Ok(sqlx::query_as::<_, Claimed>(&sql)
@@ -121,6 +134,7 @@ pub async fn claim(
         .bind(now)
         .bind(json_param(busy_hosts)?)
         .bind(limit)
+        .bind(now + crate::federation::fetch::IDLE_TIMEOUT.as_millis() as i64)
         .fetch_all(&db.pool)
         .await?)
 }

@@ -129,8 +129,8 @@ pub async fn expand_fanouts(app: &App, stopped: &watch::Receiver<bool>) -> Resul
 }
 
 /// The distinct inboxes, ordered so that consecutive ones are on different hosts (one from each host in
-/// turn). Workers claim in queue order: a claim then spreads over many hosts instead of filling one host's
-/// limit and giving the rest back.
+/// turn, among at most [`HOSTS_AT_A_TIME`] hosts at once). Workers claim in queue order: a claim then spreads
+/// over many hosts instead of filling one host's limit and giving the rest back.
 pub fn round_robin(inboxes: &[String]) -> Vec<String> {
     let mut sorted: Vec<&String> = inboxes.iter().collect();
     sorted.sort();
@@ -157,22 +157,30 @@ pub fn round_robin(inboxes: &[String]) -> Vec<String> {
             }
         }
     }
-    let mut queues: Vec<_> = order
+    let queues: Vec<_> = order
         .into_iter()
         .filter_map(|h| merged.remove(&h))
         .collect();
+    let mut waiting = queues.into_iter();
+    let mut turns: Vec<_> = waiting.by_ref().take(HOSTS_AT_A_TIME).collect();
     let mut out = Vec::with_capacity(inboxes.len());
-    while !queues.is_empty() {
-        queues.retain_mut(|q| match q.pop_front() {
-            Some(i) => {
+    while !turns.is_empty() {
+        turns.retain_mut(|q| {
+            if let Some(i) = q.pop_front() {
                 out.push(i.clone());
-                true
             }
-            None => false,
+            !q.is_empty()
         });
+        // The hosts that ran out make room for the next ones, which take their turns after the others.
+        turns.extend(waiting.by_ref().take(HOSTS_AT_A_TIME - turns.len()));
     }
     out
 }
+
+/// How many hosts take turns at a time in [`round_robin`]. A host's connection is closed after its last
+/// due row ([`deliver`]); with every host of a big fan-out taking turns from the start, all of them would
+/// stay open (one idle connection each, ~21 KB) until the end. With a window, hosts finish one after another.
+pub const HOSTS_AT_A_TIME: usize = 256;
 
 /// What happened to one attempt.
 enum Outcome {
@@ -604,7 +612,7 @@ async fn deliver(app: &App, row: &Claimed, shared: &Shared) -> Result<()> {
     };
     let signer = app.signer_for(actor)?;
     // The signed headers include Content-Type.
-    let headers = signatures::sign_draft_cavage(
+    let mut headers = signatures::sign_draft_cavage(
         &signer.key,
         &signer.key_id,
         &Method::POST,
@@ -614,6 +622,13 @@ async fn deliver(app: &App, row: &Claimed, shared: &Shared) -> Result<()> {
         std::time::SystemTime::now(),
     )
     .map_err(|e| anyhow::anyhow!("cannot sign for {}: {e}", row.inbox_url))?;
+    if row.last_of_host != 0 {
+        // Nothing else is due for this host soon: its connection would only sit idle in the pool.
+        headers.push((
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        ));
+    }
     let (result, hint) = match app
         .http
         .send(Method::POST, &url, headers, Some(body.clone()))
@@ -677,6 +692,69 @@ async fn deliver(app: &App, row: &Claimed, shared: &Shared) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_robin_takes_turns_between_a_window_of_hosts() {
+        // 1,000 hosts with 1 to 5 inboxes each, given host by host.
+        let mut inboxes = Vec::new();
+        for h in 0..1_000 {
+            for u in 0..1 + h % 5 {
+                inboxes.push(format!("https://h{h}.test/users/u{u}/inbox"));
+            }
+        }
+        inboxes.push(inboxes[7].clone());
+        let ordered = round_robin(&inboxes);
+        assert_eq!(ordered.len(), inboxes.len() - 1, "the duplicate dropped");
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v.dedup();
+            v
+        };
+        assert_eq!(sorted(&ordered), sorted(&inboxes), "every inbox, once");
+        let host = |i: &String| url::Url::parse(i).unwrap().host_str().unwrap().to_string();
+        // A host is open from its first inbox to its last: never more than the window at once.
+        let mut first = HashMap::new();
+        let mut last = HashMap::new();
+        for (n, i) in ordered.iter().enumerate() {
+            first.entry(host(i)).or_insert(n);
+            last.insert(host(i), n);
+        }
+        let most_open = (0..ordered.len())
+            .map(|n| {
+                first
+                    .iter()
+                    .filter(|(h, f)| **f <= n && last[*h] >= n)
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert!(
+            most_open <= HOSTS_AT_A_TIME,
+            "{most_open} hosts open at once"
+        );
+        // The window starts full, and a host joins only when one has run out.
+        let distinct = |v: &[String]| v.iter().map(host).collect::<std::collections::HashSet<_>>();
+        assert_eq!(distinct(&ordered[..HOSTS_AT_A_TIME]).len(), HOSTS_AT_A_TIME);
+        for n in [HOSTS_AT_A_TIME, 1_000, 2_000] {
+            let finished = last.values().filter(|l| **l < n).count();
+            assert!(
+                distinct(&ordered[..n]).len() <= HOSTS_AT_A_TIME + finished,
+                "at {n}: {finished} finished"
+            );
+        }
+        assert!(
+            distinct(&ordered[..1_000]).len() < 1_000,
+            "not every host at once"
+        );
+        // Consecutive inboxes are on different hosts while two or more hosts are left.
+        for (n, pair) in ordered.windows(2).enumerate() {
+            let left = last.values().filter(|l| **l > n).count();
+            if left >= 2 {
+                assert_ne!(host(&pair[0]), host(&pair[1]), "at {n}");
+            }
+        }
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_honours_retry_after() {

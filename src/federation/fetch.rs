@@ -19,6 +19,9 @@ use url::{Host, Url};
 
 use super::signatures;
 
+/// How long an idle connection to a host stays open.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -191,7 +194,7 @@ impl HttpClient {
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             // Idle connections are closed after 20 s: a fan-out to a thousand hosts leaves one per host
             // (~22 KB each), which should not outlive it by much.
-            .pool_idle_timeout(Duration::from_secs(20))
+            .pool_idle_timeout(IDLE_TIMEOUT)
             // One idle connection per host: a fan-out to a thousand hosts otherwise keeps every connection it
             // opened (up to `per_host` each, ~22 KB apiece) for a minute: +100 MiB in benchmark B2.
             .pool_max_idle_per_host(1)
