@@ -157,11 +157,7 @@ pub fn round_robin(inboxes: &[String]) -> Vec<String> {
             }
         }
     }
-    let queues: Vec<_> = order
-        .into_iter()
-        .filter_map(|h| merged.remove(&h))
-        .collect();
-    let mut waiting = queues.into_iter();
+    let mut waiting = order.into_iter().filter_map(|h| merged.remove(&h));
     let mut turns: Vec<_> = waiting.by_ref().take(HOSTS_AT_A_TIME).collect();
     let mut out = Vec::with_capacity(inboxes.len());
     while !turns.is_empty() {

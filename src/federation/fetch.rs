@@ -19,7 +19,9 @@ use url::{Host, Url};
 
 use super::signatures;
 
-/// How long an idle connection to a host stays open.
+/// How long an idle connection to a host stays open: a fan-out to a thousand hosts would otherwise leave one
+/// per host (~21 KB each) long after it. Deliveries close a host's connection sooner, after the last one due
+/// within this time (`deliveries::claim`, `last_of_host`).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -192,8 +194,6 @@ impl HttpClient {
             .timeout(TOTAL_TIMEOUT)
             .redirect(policy)
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
-            // Idle connections are closed after 20 s: a fan-out to a thousand hosts leaves one per host
-            // (~22 KB each), which should not outlive it by much.
             .pool_idle_timeout(IDLE_TIMEOUT)
             // One idle connection per host: a fan-out to a thousand hosts otherwise keeps every connection it
             // opened (up to `per_host` each, ~22 KB apiece) for a minute: +100 MiB in benchmark B2.
